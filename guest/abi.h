@@ -1,0 +1,78 @@
+/* The contract between iovirt and its built-in test guest. Shared by the VMM
+ * (core/guest_ctl.c) and the guest; only fixed-width types, no libc.
+ *
+ * Parameters travel on the PVH command line ("iovirt.test=msix ..."), so the
+ * same guest runs under QEMU with -append. Results come back two ways: a
+ * binary results block whose guest-physical address the guest reports on a
+ * port, and "RESULT key=value" lines on the serial console (what QEMU runs
+ * can read). "Done" is a byte written to the port of QEMU's isa-debug-exit
+ * device, so under QEMU (-device isa-debug-exit) the same write ends QEMU. */
+#ifndef IOVIRT_GUEST_ABI_H
+#define IOVIRT_GUEST_ABI_H
+
+#include <stdint.h>
+
+/* Guest control ports (PIO). */
+#define GUEST_CTL_PORT_BASE      0x500
+#define GUEST_CTL_PORT_COUNT     0x10
+#define GUEST_CTL_PORT_BOOTED    0x500  /* 32-bit out, first instruction: value GUEST_BOOT_MAGIC */
+#define GUEST_CTL_PORT_DONE      0x501  /* 8-bit out: status (enum guest_status); isa-debug-exit's port */
+#define GUEST_CTL_PORT_RESULTS_LO 0x504 /* 32-bit out: results block GPA, low half */
+#define GUEST_CTL_PORT_RESULTS_HI 0x508 /* 32-bit out: high half; this write publishes it */
+
+#define GUEST_BOOT_MAGIC    0x10B00700u
+#define GUEST_RESULTS_MAGIC 0x52564F49u   /* "IOVR" */
+#define GUEST_RESULTS_VERSION 1
+
+enum guest_status {
+	GUEST_STATUS_PASS = 0,
+	GUEST_STATUS_FAIL = 1,       /* a check inside the guest failed */
+	GUEST_STATUS_EXCEPTION = 2,  /* an unexpected CPU exception */
+	GUEST_STATUS_BAD_PARAMS = 3, /* command line not understood */
+};
+
+/* Tests the guest knows (iovirt.test=NAME). */
+#define GUEST_TEST_BOOT       "boot"       /* banner, PCI scan, done */
+#define GUEST_TEST_MSIX       "msix"       /* MSI-X round trip with the iovirt test device */
+#define GUEST_TEST_EXCEPTION  "exception"  /* a deliberate #UD, reported by the IDT handler */
+#define GUEST_TEST_IDLE       "idle"       /* never done: for stop-path tests */
+
+/* PCI identity of the iovirt test device (emulated/pci_testdev.c). BAR0 is a
+ * 4 KiB MMIO register page; BAR1 holds the MSI-X table and PBA. */
+#define IOVIRT_PCI_VENDOR_ID     0x1b36   /* Red Hat's QEMU range: not a real product */
+#define IOVIRT_TESTDEV_DEVICE_ID 0x10f0
+#define TESTDEV_REG_FIRE_VECTOR  0x00  /* 32-bit write: raise this MSI-X vector */
+#define TESTDEV_REG_FIRED_COUNT  0x04  /* 32-bit read: vectors raised so far */
+#define TESTDEV_REG_SCRATCH      0x08  /* 32-bit read/write scratch */
+#define TESTDEV_REG_INTX_ACK     0x0c  /* 32-bit: reads 1 while INTx is asserted; a write deasserts it */
+#define TESTDEV_MSIX_VECTORS     4
+
+/* Console lines (added with the guest; plain "\n" line ends):
+ *   "iovirt test guest: booted via PVH"   always the guest's first line
+ *   "cmdline: <command line>"             always the second
+ *   "PCI 00:dd.f vvvv:dddd class cccccc"  one per function found on bus 0
+ *   "EXCEPTION vector=N error=0xE rip=0xR" on a CPU exception
+ *   "RESULT key=value"                    last, in this order: test, status
+ *       (pass|fail|exception|bad_params), pci_functions, interrupts,
+ *       exception_vector (only with status=exception), tsc_khz, tsc_cycles
+ *       (tsc_at_done - tsc_at_entry), message (the rest of the line). */
+
+#define GUEST_MESSAGE_LEN 128
+
+struct guest_results {
+	uint32_t magic;              /* GUEST_RESULTS_MAGIC */
+	uint32_t version;            /* GUEST_RESULTS_VERSION */
+	uint32_t status;             /* enum guest_status */
+	uint32_t pci_functions;      /* functions found by the PCI scan */
+	uint64_t tsc_at_entry;       /* TSC at the first C instruction */
+	uint64_t tsc_at_done;
+	uint64_t tsc_khz;            /* as the guest measured or was told; 0 if unknown */
+	uint32_t exception_vector;   /* valid when status == GUEST_STATUS_EXCEPTION */
+	uint32_t exception_error;
+	uint64_t exception_rip;
+	uint32_t interrupts;         /* MSI-X interrupts the guest handled */
+	uint32_t reserved0;
+	char message[GUEST_MESSAGE_LEN]; /* NUL-terminated, human readable */
+};
+
+#endif
