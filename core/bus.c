@@ -140,49 +140,44 @@ static void bus_note_unclaimed(struct bus *bus, uint64_t addr, uint32_t len, boo
 			 bus_name(bus), len, is_write ? "write" : "read", (unsigned long long)addr);
 }
 
-static void bus_count_exit(const struct bus *bus, const struct bus_region *r)
-{
-	if (!r->counters)
-		return;
-	counter_add(bus->kind == BUS_PIO ? &r->counters->pio_exits : &r->counters->mmio_exits, 1);
-}
-
 /* The callback runs on a copy of the region with the lock dropped, so a
  * callback may itself move regions (a BAR write). That is safe because
  * devices are torn down only after every vCPU has stopped. */
-bool bus_read(struct bus *bus, uint64_t addr, void *data, uint32_t len)
+static bool bus_claim(struct bus *bus, uint64_t addr, uint32_t len, struct bus_region *out)
 {
 	pthread_rwlock_rdlock(&bus->lock);
 	const struct bus_region *r = bus_find_locked(bus, addr, len);
-	if (r) {
-		struct bus_region region = *r;
-		pthread_rwlock_unlock(&bus->lock);
-		bus_count_exit(bus, &region);
-		if (region.ops->read)
-			region.ops->read(region.opaque, addr - region.base, data, len);
-		else
-			memset(data, 0xff, len);
-		return true;
-	}
+	if (r)
+		*out = *r;
 	pthread_rwlock_unlock(&bus->lock);
-	memset(data, 0xff, len);
-	bus_note_unclaimed(bus, addr, len, false);
-	return false;
+	if (r && out->counters)
+		counter_add(bus->kind == BUS_PIO ? &out->counters->pio_exits : &out->counters->mmio_exits, 1);
+	return r != NULL;
+}
+
+bool bus_read(struct bus *bus, uint64_t addr, void *data, uint32_t len)
+{
+	struct bus_region region;
+	if (!bus_claim(bus, addr, len, &region)) {
+		memset(data, 0xff, len);
+		bus_note_unclaimed(bus, addr, len, false);
+		return false;
+	}
+	if (region.ops->read)
+		region.ops->read(region.opaque, addr - region.base, data, len);
+	else
+		memset(data, 0xff, len);
+	return true;
 }
 
 bool bus_write(struct bus *bus, uint64_t addr, const void *data, uint32_t len)
 {
-	pthread_rwlock_rdlock(&bus->lock);
-	const struct bus_region *r = bus_find_locked(bus, addr, len);
-	if (r) {
-		struct bus_region region = *r;
-		pthread_rwlock_unlock(&bus->lock);
-		bus_count_exit(bus, &region);
-		if (region.ops->write)
-			region.ops->write(region.opaque, addr - region.base, data, len);
-		return true;
+	struct bus_region region;
+	if (!bus_claim(bus, addr, len, &region)) {
+		bus_note_unclaimed(bus, addr, len, true);
+		return false;
 	}
-	pthread_rwlock_unlock(&bus->lock);
-	bus_note_unclaimed(bus, addr, len, true);
-	return false;
+	if (region.ops->write)
+		region.ops->write(region.opaque, addr - region.base, data, len);
+	return true;
 }
