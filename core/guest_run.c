@@ -167,6 +167,6 @@ int guest_run(const struct guest_run_config *config, struct guest_run_outcome *o
 	vm_destroy(vm);
 	return 0;
 fail:
-	vm_destroy(vm);
+	vm_destroy_unstarted(vm);
 	return -1;
 }

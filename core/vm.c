@@ -97,12 +97,14 @@ static int vm_open_console(struct vm *vm, const char *path, char *err, size_t er
 		vm->console_out = stdout;
 		return 0;
 	}
+	vm->console_created = access(path, F_OK) != 0;
 	vm->console_out = fopen(path, "we");
 	if (!vm->console_out) {
 		snprintf(err, errlen, "--console %s: %s", path, strerror(errno));
 		return -1;
 	}
 	vm->console_owned = true;
+	snprintf(vm->console_path, sizeof(vm->console_path), "%s", path);
 	return 0;
 }
 
@@ -227,6 +229,18 @@ void vm_destroy(struct vm *vm)
 	bus_destroy(&vm->pio_bus);
 	bus_destroy(&vm->mmio_bus);
 	free(vm);
+}
+
+void vm_destroy_unstarted(struct vm *vm)
+{
+	if (!vm)
+		return;
+	bool remove_console = vm->console_owned && vm->console_created;
+	char path[sizeof(vm->console_path)];
+	snprintf(path, sizeof(path), "%s", vm->console_path);
+	vm_destroy(vm);
+	if (remove_console)
+		unlink(path);
 }
 
 bool vm_stopping(const struct vm *vm)

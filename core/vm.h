@@ -67,6 +67,8 @@ struct vm {
 	uint64_t ns_done;
 	FILE *console_out;
 	bool console_owned;          /* opened by us (--console FILE), closed by us */
+	bool console_created;        /* and it did not exist before: removed if the run never starts */
+	char console_path[4096];
 	struct uart_8250 *uart;
 	int stop_eventfd;            /* signalled once the VM starts stopping */
 };
@@ -86,6 +88,9 @@ enum vm_stop_reason vm_run(struct vm *vm, uint64_t timeout_ms);
  * space, console, guest control). Returns NULL with one line in err. */
 struct vm *vm_create(const struct vm_config *config, char *err, size_t errlen);
 void vm_destroy(struct vm *vm);
+/* For a run that failed before the guest started: also removes a console
+ * file the VM created, so a failed start leaves nothing behind. */
+void vm_destroy_unstarted(struct vm *vm);
 
 /* Records the first reason the VM stops and kicks every vCPU out of KVM_RUN. */
 void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, const char *fmt, ...)

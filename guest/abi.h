@@ -36,6 +36,7 @@ enum guest_status {
 #define GUEST_TEST_MSIX       "msix"       /* MSI-X round trip with the iovirt test device */
 #define GUEST_TEST_EXCEPTION  "exception"  /* a deliberate #UD, reported by the IDT handler */
 #define GUEST_TEST_IDLE       "idle"       /* never done: for stop-path tests */
+#define GUEST_TEST_TRIPLE_FAULT "triplefault" /* empty IDT + exception: the VMM reports a fatal error */
 
 /* PCI identity of the iovirt test device (emulated/pci_testdev.c). BAR0 is a
  * 4 KiB MMIO register page; BAR1 holds the MSI-X table and PBA. */

@@ -33,6 +33,7 @@ static const struct guest_test guest_tests[] = {
 	{ GUEST_TEST_MSIX, test_msix_run },
 	{ GUEST_TEST_EXCEPTION, test_exception_run },
 	{ GUEST_TEST_IDLE, test_idle_run },
+	{ GUEST_TEST_TRIPLE_FAULT, test_triple_fault_run },
 };
 
 #define GUEST_TEST_COUNT (sizeof(guest_tests) / sizeof(guest_tests[0]))
@@ -83,7 +84,7 @@ void guest_main(uint32_t start_info_paddr)
 		struct guest_test_env env = { .cmdline = cmdline };
 		results_finish(guest_tests[i].run(&env));
 	}
-	results_set_message("unknown test iovirt.test=%.*s; use boot, msix, exception or idle", (int)test.len,
+	results_set_message("unknown test iovirt.test=%.*s; use boot, msix, exception, idle or triplefault", (int)test.len,
 			    test.text);
 	results_finish(GUEST_STATUS_BAD_PARAMS);
 }

@@ -15,5 +15,6 @@ enum guest_status test_boot_run(const struct guest_test_env *env);
 enum guest_status test_exception_run(const struct guest_test_env *env);
 enum guest_status test_msix_run(const struct guest_test_env *env);
 enum guest_status test_idle_run(const struct guest_test_env *env);
+enum guest_status test_triple_fault_run(const struct guest_test_env *env);
 
 #endif

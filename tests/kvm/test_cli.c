@@ -98,6 +98,25 @@ START_TEST(test_cli_console_unwritable)
 }
 END_TEST
 
+START_TEST(test_cli_failed_start_leaves_nothing)
+{
+	REQUIRE_KVM();
+	char dir[64], console[96];
+	test_make_temp_dir(dir, sizeof(dir));
+	snprintf(console, sizeof(console), "%s/console.txt", dir);
+	assert_one_line_error(RUN(false, "run", "--console", console, "--kernel", "Makefile"), "not an ELF");
+	ck_assert_int_eq(test_dir_entries(dir), 0);
+	/* A console file that was there before is the user's: kept. */
+	FILE *f = fopen(console, "w");
+	ck_assert_ptr_nonnull(f);
+	fclose(f);
+	assert_one_line_error(RUN(false, "run", "--console", console, "--kernel", "Makefile"), "not an ELF");
+	ck_assert_int_eq(test_dir_entries(dir), 1);
+	unlink(console);
+	rmdir(dir);
+}
+END_TEST
+
 START_TEST(test_cli_runs_builtin_guest)
 {
 	REQUIRE_KVM();
@@ -107,6 +126,18 @@ START_TEST(test_cli_runs_builtin_guest)
 	ck_assert_msg(RUN(false, "run", "--mem", "64M", "--timeout", "60", "--cmdline", "iovirt.test=exception")
 		      == CLI_EXIT_GUEST_FAILED, "stderr: %s", err);
 	ck_assert_ptr_nonnull(strstr(err, "exception"));
+}
+END_TEST
+
+START_TEST(test_cli_triple_fault_is_fatal_with_registers)
+{
+	REQUIRE_KVM();
+	int status = RUN(false, "run", "--mem", "64M", "--timeout", "60", "--cmdline", "iovirt.test=triplefault");
+	ck_assert_msg(status == CLI_EXIT_VM_ERROR, "exit %d: %s", status, err);
+	ck_assert_msg(strstr(err, "triple fault") != NULL, "stderr: %s", err);
+	/* The register dump shows where it died: the IDT the guest emptied. */
+	ck_assert_ptr_nonnull(strstr(err, "rip "));
+	ck_assert_ptr_nonnull(strstr(err, "idt 0+0"));
 }
 END_TEST
 
@@ -123,7 +154,9 @@ static Suite *cli_suite(void)
 	tcase_add_test(tc, test_cli_bad_devices);
 	tcase_add_test(tc, test_cli_no_kvm);
 	tcase_add_test(tc, test_cli_console_unwritable);
+	tcase_add_test(tc, test_cli_failed_start_leaves_nothing);
 	tcase_add_test(tc, test_cli_runs_builtin_guest);
+	tcase_add_test(tc, test_cli_triple_fault_is_fatal_with_registers);
 	suite_add_tcase(s, tc);
 	return s;
 }
