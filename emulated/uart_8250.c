@@ -31,6 +31,10 @@ static void uart_update_irq_locked(struct uart_8250 *uart)
 	if (!uart->irq)
 		return;
 	bool level = (uart->ier & UART_IER_THRI) && uart->thr_interrupt_pending;
+	/* Only edges cost an ioctl: a polled console prints with no syscall per byte. */
+	if (level == uart->irq_level)
+		return;
+	uart->irq_level = level;
 	irq_intx_set_level(uart->irq, UART_COM1_GSI, level);
 	if (level)
 		counter_add(&uart->counters.interrupts, 1);

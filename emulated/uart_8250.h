@@ -4,6 +4,7 @@
 #define IOVIRT_EMULATED_UART_8250_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -21,6 +22,7 @@ struct uart_8250 {
 	struct irq_router *irq;    /* may be NULL: no interrupts */
 	uint8_t ier, lcr, mcr, scr, dll, dlm;
 	uint8_t thr_interrupt_pending;
+	bool irq_level;            /* what the IOAPIC pin was last told */
 	uint64_t bytes_out;
 	struct device_counters counters;
 };
