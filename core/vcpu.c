@@ -18,6 +18,33 @@ static void vcpu_kick_handler(int sig)
 	(void)sig; /* only there so KVM_RUN returns EINTR */
 }
 
+/* Leaf 0x40000010 (the hypervisor timing leaf QEMU and VMware also offer):
+ * TSC and LAPIC timer frequency in kHz, so the guest can turn cycles into
+ * time without calibrating against a clock it does not have. */
+#define CPUID_TIMING_LEAF 0x40000010u
+#define KVM_LAPIC_TIMER_KHZ 1000000u
+
+static void vcpu_add_timing_leaf(struct vcpu *vcpu, struct kvm_cpuid2 *cpuid, unsigned capacity)
+{
+	int tsc_khz = ioctl(vcpu->fd, KVM_GET_TSC_KHZ, 0);
+	if (tsc_khz <= 0 || cpuid->nent >= capacity)
+		return;
+	struct kvm_cpuid_entry2 *max_leaf = NULL;
+	for (unsigned i = 0; i < cpuid->nent; i++) {
+		if (cpuid->entries[i].function == CPUID_TIMING_LEAF)
+			return; /* KVM already says */
+		if (cpuid->entries[i].function == 0x40000000u)
+			max_leaf = &cpuid->entries[i];
+	}
+	if (!max_leaf)
+		return;
+	if (max_leaf->eax < CPUID_TIMING_LEAF)
+		max_leaf->eax = CPUID_TIMING_LEAF;
+	cpuid->entries[cpuid->nent++] = (struct kvm_cpuid_entry2){
+		.function = CPUID_TIMING_LEAF, .eax = (uint32_t)tsc_khz, .ebx = KVM_LAPIC_TIMER_KHZ,
+	};
+}
+
 static int vcpu_setup_cpuid(struct vcpu *vcpu, char *err, size_t errlen)
 {
 	unsigned nent = 128;
@@ -38,6 +65,7 @@ static int vcpu_setup_cpuid(struct vcpu *vcpu, char *err, size_t errlen)
 		}
 		nent *= 2;
 	}
+	vcpu_add_timing_leaf(vcpu, cpuid, nent);
 	for (unsigned i = 0; i < cpuid->nent; i++) {
 		struct kvm_cpuid_entry2 *e = &cpuid->entries[i];
 		if (e->function == 1) {

@@ -17,6 +17,7 @@
 
 #include "core/device.h"
 #include "core/guest_ctl.h"
+#include "core/io_thread.h"
 #include "core/log.h"
 #include "core/pci.h"
 #include "core/vcpu.h"
@@ -163,6 +164,9 @@ struct vm *vm_create(const struct vm_config *config, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot set up interrupts, PCI or the DMA space");
 		goto fail;
 	}
+	vm->io = io_thread_create(IO_THREAD_DEFAULT_ENTRIES, err, errlen);
+	if (!vm->io)
+		goto fail;
 	if (vm_open_console(vm, config->console_path, err, errlen) < 0)
 		goto fail;
 	vm->uart = calloc(1, sizeof(*vm->uart));
@@ -201,6 +205,8 @@ void vm_destroy(struct vm *vm)
 		if (vm->devices[i].ops->teardown)
 			vm->devices[i].ops->teardown(vm->devices[i].state);
 	}
+	if (vm->io)
+		io_thread_destroy(vm->io);
 	for (unsigned i = 0; i < vm->ncpus; i++)
 		vcpu_destroy(&vm->vcpus[i]);
 	free(vm->vcpus);
@@ -295,11 +301,14 @@ enum vm_stop_reason vm_run(struct vm *vm, uint64_t timeout_ms)
 			timerfd_settime(tfd, 0, &its, NULL);
 	}
 
+	char err[256];
+	if (io_thread_start(vm->io, "iovirt-io", -1, err, sizeof(err)) < 0)
+		vm_request_stop(vm, VM_STOP_FATAL, "cannot start the I/O thread: %s", err);
 	unsigned started = 0;
-	for (; started < vm->ncpus; started++)
+	for (; started < vm->ncpus && !vm_stopping(vm); started++)
 		if (vcpu_start(&vm->vcpus[started]) < 0)
 			break;
-	if (started < vm->ncpus)
+	if (started < vm->ncpus && !vm_stopping(vm))
 		vm_request_stop(vm, VM_STOP_FATAL, "cannot start vCPU %u", started);
 
 	while (!vm_stopping(vm)) {
@@ -324,6 +333,9 @@ enum vm_stop_reason vm_run(struct vm *vm, uint64_t timeout_ms)
 	}
 	for (unsigned i = 0; i < vm->ncpus; i++)
 		vcpu_join(&vm->vcpus[i]);
+	/* After the vCPUs: no new requests arrive; device teardown reaps the rest. */
+	if (io_thread_running(vm->io))
+		io_thread_stop(vm->io);
 	if (tfd >= 0)
 		close(tfd);
 	if (sfd >= 0)

@@ -19,6 +19,7 @@ struct vcpu;
 struct device_model_ops;
 struct guest_results;
 struct uart_8250;
+struct io_thread;
 
 #define VM_MAX_DEVICES 32
 
@@ -48,6 +49,7 @@ struct vm {
 	struct irq_router *irq;
 	struct pci_root *pci;
 	struct dma_space *dma;       /* default space: all guest RAM, read-write */
+	struct io_thread *io;        /* the VM's I/O thread: block I/O, kicks, back ends */
 	unsigned ncpus;
 	struct vcpu *vcpus;
 	struct vm_device devices[VM_MAX_DEVICES];

@@ -22,7 +22,7 @@
 
 #define GUEST_BOOT_MAGIC    0x10B00700u
 #define GUEST_RESULTS_MAGIC 0x52564F49u   /* "IOVR" */
-#define GUEST_RESULTS_VERSION 1
+#define GUEST_RESULTS_VERSION 2
 
 enum guest_status {
 	GUEST_STATUS_PASS = 0,
@@ -60,6 +60,72 @@ enum guest_status {
 
 #define GUEST_MESSAGE_LEN 128
 
+/* Workloads: iovirt.test=disk or iovirt.test=nic run the shared workload
+ * runner (guest/workload.c) over whichever driver finds its device. Keys on
+ * the command line (defaults in brackets):
+ *   iovirt.dev=auto|nvme|virtio-blk|e1000|virtio-net   device to use [auto: first found]
+ *   iovirt.disk.pattern=randread|randwrite|seqread|seqwrite|verify [verify]
+ *        verify: writes a distinct pattern to every block of the span, reads it
+ *        all back and compares; the others measure and check what they read
+ *        where the pattern is known
+ *   iovirt.disk.bs=BYTES [4096]   iovirt.disk.qd=N [1]   iovirt.disk.span=BYTES [4 MiB]
+ *   iovirt.disk.ops=N [1000]      iovirt.disk.ms=MS (run for a time instead of ops)
+ *   iovirt.io.mode=irq|poll [irq]: completions by interrupt, or by polling
+ *   iovirt.nic.pattern=echo|send [echo]: echo waits for each frame to come back
+ *        (the loopback peer swaps MACs) and checks its payload
+ *   iovirt.nic.size=BYTES [64]    iovirt.nic.count=N [1000]   iovirt.nic.ms=MS
+ */
+#define GUEST_TEST_DISK "disk"
+#define GUEST_TEST_NIC  "nic"
+
+enum guest_device_kind {
+	GUEST_DEVICE_NONE = 0,
+	GUEST_DEVICE_NVME = 1,
+	GUEST_DEVICE_VIRTIO_BLK = 2,
+	GUEST_DEVICE_E1000 = 3,
+	GUEST_DEVICE_VIRTIO_NET = 4,
+};
+
+/* Per-I/O latency histogram in TSC cycles, log-linear: 8 buckets per power of
+ * two, so any value is placed within 12.5%; 256 buckets cover 2^32 cycles. */
+#define GUEST_LAT_BUCKETS 256
+#define GUEST_LAT_SUB_BITS 3
+
+static inline unsigned guest_lat_bucket(uint64_t cycles)
+{
+	if (cycles < (1u << GUEST_LAT_SUB_BITS))
+		return (unsigned)cycles;
+	unsigned log2 = 63u - (unsigned)__builtin_clzll(cycles);
+	unsigned sub = (unsigned)(cycles >> (log2 - GUEST_LAT_SUB_BITS)) & ((1u << GUEST_LAT_SUB_BITS) - 1);
+	unsigned b = ((log2 - GUEST_LAT_SUB_BITS + 1) << GUEST_LAT_SUB_BITS) + sub;
+	return b < GUEST_LAT_BUCKETS ? b : GUEST_LAT_BUCKETS - 1;
+}
+
+/* Smallest cycle count that falls in bucket b. */
+static inline uint64_t guest_lat_bucket_floor(unsigned b)
+{
+	if (b < (1u << GUEST_LAT_SUB_BITS))
+		return b;
+	unsigned log2 = (b >> GUEST_LAT_SUB_BITS) + GUEST_LAT_SUB_BITS - 1;
+	uint64_t sub = b & ((1u << GUEST_LAT_SUB_BITS) - 1);
+	return (1ull << log2) | (sub << (log2 - GUEST_LAT_SUB_BITS));
+}
+
+struct guest_workload_results {
+	uint32_t device_kind;        /* enum guest_device_kind */
+	uint32_t queue_depth;
+	uint32_t block_size;         /* disk: bytes per I/O; nic: frame bytes */
+	uint32_t reserved;
+	uint64_t ops;                /* I/Os completed or frames echoed */
+	uint64_t bytes;
+	uint64_t errors;             /* I/Os the device failed */
+	uint64_t verify_failures;    /* I/Os whose data did not match */
+	uint64_t cycles;             /* TSC cycles of the measured phase */
+	uint64_t interrupts;         /* device interrupts taken in the phase */
+	uint64_t notifications;      /* doorbell writes / virtqueue kicks the driver made */
+	uint32_t lat_hist[GUEST_LAT_BUCKETS];
+};
+
 struct guest_results {
 	uint32_t magic;              /* GUEST_RESULTS_MAGIC */
 	uint32_t version;            /* GUEST_RESULTS_VERSION */
@@ -74,6 +140,7 @@ struct guest_results {
 	uint32_t interrupts;         /* MSI-X interrupts the guest handled */
 	uint32_t reserved0;
 	char message[GUEST_MESSAGE_LEN]; /* NUL-terminated, human readable */
+	struct guest_workload_results workload; /* iovirt.test=disk|nic */
 };
 
 #endif

@@ -1,0 +1,16 @@
+/* DMA-able memory for the drivers: whole pages from guest RAM above the
+ * image, found through the PVH memory map. Never freed (a test run is short). */
+#ifndef IOVIRT_GUEST_PAGE_ALLOC_H
+#define IOVIRT_GUEST_PAGE_ALLOC_H
+
+#include <stdint.h>
+
+struct hvm_start_info;
+
+/* Called once at boot with the start_info the loader passed. */
+void page_alloc_init(const struct hvm_start_info *start_info);
+/* `count` zeroed, contiguous 4 KiB pages aligned to `align` bytes (a power of
+ * two, at least 4096); NULL when RAM runs out. */
+void *page_alloc(uint64_t count, uint64_t align);
+
+#endif
