@@ -14,6 +14,7 @@
 #include "guest/results.h"
 #include "guest/serial.h"
 #include "guest/string.h"
+#include "guest/page_alloc.h"
 #include "guest/tests.h"
 #include "guest/tsc.h"
 
@@ -64,8 +65,10 @@ void guest_main(uint32_t start_info_paddr)
 
 	const struct pvh_start_info *info = (const struct pvh_start_info *)(uintptr_t)start_info_paddr;
 	bool pvh_ok = info != NULL && info->magic == PVH_START_INFO_MAGIC;
-	if (pvh_ok)
+	if (pvh_ok) {
 		copy_cmdline(info);
+		page_alloc_init(info);
+	}
 	serial_puts("iovirt test guest: booted via PVH\n");
 	guest_printf("cmdline: %s\n", cmdline);
 	if (!pvh_ok) {

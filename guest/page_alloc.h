@@ -5,12 +5,15 @@
 
 #include <stdint.h>
 
-struct hvm_start_info;
+struct pvh_start_info;
 
 /* Called once at boot with the start_info the loader passed. */
-void page_alloc_init(const struct hvm_start_info *start_info);
+void page_alloc_init(const struct pvh_start_info *start_info);
 /* `count` zeroed, contiguous 4 KiB pages aligned to `align` bytes (a power of
  * two, at least 4096); NULL when RAM runs out. */
 void *page_alloc(uint64_t count, uint64_t align);
+/* The same without zeroing: for data buffers the caller fills anyway (every
+ * guest kernel-mode store is emulated on these hosts, so zeroing costs). */
+void *page_alloc_uninit(uint64_t count, uint64_t align);
 
 #endif
