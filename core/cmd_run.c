@@ -47,6 +47,10 @@ static void cmd_run_print_stats(const struct guest_run_outcome *o)
 		(unsigned long long)counter_get(&o->vcpu_total.pio_exits),
 		(unsigned long long)counter_get(&o->vcpu_total.mmio_exits),
 		(unsigned long long)counter_get(&o->vcpu_total.other_exits));
+	fprintf(stderr, "KVM in-kernel counters: %llu exits (%llu I/O, %llu MMIO, %llu halt), "
+		"%llu interrupt injections\n", (unsigned long long)o->kernel.exits,
+		(unsigned long long)o->kernel.io_exits, (unsigned long long)o->kernel.mmio_exits,
+		(unsigned long long)o->kernel.halt_exits, (unsigned long long)o->kernel.irq_injections);
 	fprintf(stderr, "unclaimed accesses: %llu PIO, %llu MMIO; DMA faults: %llu\n",
 		(unsigned long long)o->unclaimed_pio, (unsigned long long)o->unclaimed_mmio,
 		(unsigned long long)o->dma_faults);

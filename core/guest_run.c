@@ -108,6 +108,13 @@ static void guest_run_collect(struct vm *vm, struct guest_run_outcome *out)
 		counter_add(&out->vcpu_total.mmio_exits, counter_get(&c->mmio_exits));
 		counter_add(&out->vcpu_total.hlt_exits, counter_get(&c->hlt_exits));
 		counter_add(&out->vcpu_total.other_exits, counter_get(&c->other_exits));
+		const struct kvm_stats *k = &vm->vcpus[i].kernel_stats;
+		uint64_t v;
+		if (kvm_stats_read(k, "exits", &v)) out->kernel.exits += v;
+		if (kvm_stats_read(k, "io_exits", &v)) out->kernel.io_exits += v;
+		if (kvm_stats_read(k, "mmio_exits", &v)) out->kernel.mmio_exits += v;
+		if (kvm_stats_read(k, "halt_exits", &v)) out->kernel.halt_exits += v;
+		if (kvm_stats_read(k, "irq_injections", &v)) out->kernel.irq_injections += v;
 	}
 	for (unsigned i = 0; i < vm->ndevices && i < GUEST_RUN_MAX_DEVICES; i++) {
 		const struct vm_device *d = &vm->devices[i];

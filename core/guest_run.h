@@ -43,6 +43,10 @@ struct guest_run_outcome {
 	uint64_t unclaimed_pio, unclaimed_mmio;
 	uint64_t dma_faults;
 	struct vcpu_counters vcpu_total; /* summed over vCPUs */
+	/* KVM's binary stats summed over vCPUs; all zero if the kernel has none. */
+	struct {
+		uint64_t exits, io_exits, mmio_exits, halt_exits, irq_injections;
+	} kernel;
 	unsigned ndevices;
 	struct guest_run_device_stats devices[GUEST_RUN_MAX_DEVICES];
 };

@@ -87,6 +87,7 @@ static int vcpu_setup_cpuid(struct vcpu *vcpu, char *err, size_t errlen)
 int vcpu_create(struct vm *vm, struct vcpu *vcpu, unsigned index, char *err, size_t errlen)
 {
 	memset(vcpu, 0, sizeof(*vcpu));
+	vcpu->kernel_stats.fd = -1;
 	vcpu->vm = vm;
 	vcpu->index = index;
 	vcpu->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, (unsigned long)index);
@@ -106,11 +107,14 @@ int vcpu_create(struct vm *vm, struct vcpu *vcpu, unsigned index, char *err, siz
 		vcpu_destroy(vcpu);
 		return -1;
 	}
+	if (kvm_stats_open(&vcpu->kernel_stats, vcpu->fd) < 0)
+		log_debug("vCPU %u: KVM binary stats unavailable", index);
 	return 0;
 }
 
 void vcpu_destroy(struct vcpu *vcpu)
 {
+	kvm_stats_close(&vcpu->kernel_stats);
 	if (vcpu->run)
 		munmap(vcpu->run, (size_t)vcpu->vm->vcpu_mmap_size);
 	if (vcpu->fd >= 0)

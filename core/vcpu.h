@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "core/counters.h"
+#include "core/kvm_stats.h"
 
 struct vm;
 
@@ -21,6 +22,7 @@ struct vcpu {
 	pthread_t thread;
 	bool thread_started;
 	struct vcpu_counters counters;
+	struct kvm_stats kernel_stats;  /* KVM's own counters (fd < 0 if unavailable) */
 };
 
 int vcpu_create(struct vm *vm, struct vcpu *vcpu, unsigned index, char *err, size_t errlen);

@@ -54,6 +54,11 @@ START_TEST(test_boot_banner_and_results)
 	ck_assert_uint_gt(o.ns_to_done, o.ns_to_first_insn);
 	/* Serial output and PCI config cycles are port I/O: each one an exit. */
 	ck_assert_uint_ge(counter_get(&o.vcpu_total.pio_exits), strlen(console_text));
+	/* Every exit to user space is first an exit KVM counts in the kernel. */
+	if (o.kernel.exits)
+		ck_assert_uint_ge(o.kernel.exits, counter_get(&o.vcpu_total.exits));
+	else
+		fprintf(stderr, "NOTE %s: this kernel has no KVM binary stats\n", __func__);
 }
 END_TEST
 
