@@ -42,27 +42,25 @@ static void cmd_run_print_stats(const struct guest_run_outcome *o)
 		o->ns_to_first_insn / 1e6, o->ns_to_done / 1e6);
 	fprintf(stderr, "VMM resident memory apart from guest RAM: %llu KiB\n",
 		(unsigned long long)o->vmm_rss_kib);
-	fprintf(stderr, "vCPU exits: %llu total, %llu PIO, %llu MMIO, %llu other\n",
-		(unsigned long long)counter_get(&o->vcpu_total.exits),
-		(unsigned long long)counter_get(&o->vcpu_total.pio_exits),
-		(unsigned long long)counter_get(&o->vcpu_total.mmio_exits),
-		(unsigned long long)counter_get(&o->vcpu_total.other_exits));
+	const struct run_counters *t = &o->totals;
+	fprintf(stderr, "vCPU exits to the VMM: %llu total, %llu PIO, %llu MMIO, %llu other; "
+		"%.2f ms handling them\n", (unsigned long long)t->vcpu.exits,
+		(unsigned long long)t->vcpu.pio_exits, (unsigned long long)t->vcpu.mmio_exits,
+		(unsigned long long)t->vcpu.other_exits, t->vcpu.handling_ns / 1e6);
 	fprintf(stderr, "KVM in-kernel counters: %llu exits (%llu I/O, %llu MMIO, %llu halt), "
-		"%llu interrupt injections\n", (unsigned long long)o->kernel.exits,
-		(unsigned long long)o->kernel.io_exits, (unsigned long long)o->kernel.mmio_exits,
-		(unsigned long long)o->kernel.halt_exits, (unsigned long long)o->kernel.irq_injections);
+		"%llu interrupt injections\n", (unsigned long long)t->kernel.exits,
+		(unsigned long long)t->kernel.io_exits, (unsigned long long)t->kernel.mmio_exits,
+		(unsigned long long)t->kernel.halt_exits, (unsigned long long)t->kernel.irq_injections);
 	fprintf(stderr, "unclaimed accesses: %llu PIO, %llu MMIO; DMA faults: %llu\n",
 		(unsigned long long)o->unclaimed_pio, (unsigned long long)o->unclaimed_mmio,
 		(unsigned long long)o->dma_faults);
-	for (unsigned i = 0; i < o->ndevices; i++) {
-		const struct device_counters *c = &o->devices[i].counters;
-		fprintf(stderr, "device %s: %llu PIO exits, %llu MMIO exits, %llu interrupts, "
-			"%llu requests, %llu faults\n", o->devices[i].name,
-			(unsigned long long)counter_get(&c->pio_exits),
-			(unsigned long long)counter_get(&c->mmio_exits),
-			(unsigned long long)counter_get(&c->interrupts),
-			(unsigned long long)counter_get(&c->requests),
-			(unsigned long long)counter_get(&c->faults));
+	for (unsigned i = 0; i < t->ndevices; i++) {
+		const struct device_counter_values *c = &t->devices[i].values;
+		fprintf(stderr, "device %s: %llu PIO exits, %llu MMIO exits, %llu ioeventfd kicks, "
+			"%llu interrupts, %llu requests, %llu faults\n", t->devices[i].name,
+			(unsigned long long)c->pio_exits, (unsigned long long)c->mmio_exits,
+			(unsigned long long)c->ioeventfd_kicks, (unsigned long long)c->interrupts,
+			(unsigned long long)c->requests, (unsigned long long)c->faults);
 	}
 }
 

@@ -25,6 +25,7 @@ struct vcpu_counters {
 	atomic_uint_fast64_t hlt_exits;
 	atomic_uint_fast64_t other_exits;
 	atomic_uint_fast64_t unclaimed_accesses;
+	atomic_uint_fast64_t handling_ns;     /* time spent dispatching exits in the VMM */
 };
 
 static inline void counter_add(atomic_uint_fast64_t *c, uint64_t n)

@@ -35,6 +35,17 @@ static void guest_ctl_write(void *opaque, uint64_t offset, const void *data, uin
 		vm->results_gpa = (vm->results_gpa & 0xffffffffull) | ((uint64_t)value << 32);
 		vm->results_published = true;
 		break;
+	case GUEST_CTL_PORT_PHASE:
+		/* Only the first begin/end pair counts; a confused guest cannot make
+		 * the VMM snapshot forever. */
+		if (value == GUEST_PHASE_BEGIN && vm->phase_marks == 0) {
+			run_counters_snapshot(vm, &vm->phase_begin);
+			vm->phase_marks = 1;
+		} else if (value == GUEST_PHASE_END && vm->phase_marks == 1) {
+			run_counters_snapshot(vm, &vm->phase_end);
+			vm->phase_marks = 2;
+		}
+		break;
 	default:
 		break;
 	}

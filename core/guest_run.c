@@ -101,29 +101,10 @@ static void guest_run_collect(struct vm *vm, struct guest_run_outcome *out)
 	out->unclaimed_pio = counter_get(&vm->pio_bus.unclaimed_accesses);
 	out->unclaimed_mmio = counter_get(&vm->mmio_bus.unclaimed_accesses);
 	out->dma_faults = dma_space_faults(vm->dma);
-	for (unsigned i = 0; i < vm->ncpus; i++) {
-		const struct vcpu_counters *c = &vm->vcpus[i].counters;
-		counter_add(&out->vcpu_total.exits, counter_get(&c->exits));
-		counter_add(&out->vcpu_total.pio_exits, counter_get(&c->pio_exits));
-		counter_add(&out->vcpu_total.mmio_exits, counter_get(&c->mmio_exits));
-		counter_add(&out->vcpu_total.hlt_exits, counter_get(&c->hlt_exits));
-		counter_add(&out->vcpu_total.other_exits, counter_get(&c->other_exits));
-		const struct kvm_stats *k = &vm->vcpus[i].kernel_stats;
-		uint64_t v;
-		if (kvm_stats_read(k, "exits", &v)) out->kernel.exits += v;
-		if (kvm_stats_read(k, "io_exits", &v)) out->kernel.io_exits += v;
-		if (kvm_stats_read(k, "mmio_exits", &v)) out->kernel.mmio_exits += v;
-		if (kvm_stats_read(k, "halt_exits", &v)) out->kernel.halt_exits += v;
-		if (kvm_stats_read(k, "irq_injections", &v)) out->kernel.irq_injections += v;
-	}
-	for (unsigned i = 0; i < vm->ndevices && i < GUEST_RUN_MAX_DEVICES; i++) {
-		const struct vm_device *d = &vm->devices[i];
-		struct guest_run_device_stats *s = &out->devices[out->ndevices++];
-		snprintf(s->name, sizeof(s->name), "%s", d->name);
-		if (d->ops->stats) {
-			const struct device_counters *c = d->ops->stats(d->state);
-			memcpy(&s->counters, c, sizeof(*c));
-		}
+	run_counters_snapshot(vm, &out->totals);
+	if (vm->phase_marks == 2) {
+		out->have_phase = true;
+		run_counters_delta(&vm->phase_begin, &vm->phase_end, &out->phase);
 	}
 }
 

@@ -9,6 +9,7 @@
 
 #include "core/counters.h"
 #include "core/device.h"
+#include "core/run_counters.h"
 #include "core/vm.h"
 #include "guest/abi.h"
 
@@ -25,11 +26,6 @@ struct guest_run_config {
 	struct device_spec devices[GUEST_RUN_MAX_DEVICES];
 };
 
-struct guest_run_device_stats {
-	char name[48];
-	struct device_counters counters; /* a snapshot */
-};
-
 struct guest_run_outcome {
 	enum vm_stop_reason reason;
 	char stop_message[256];
@@ -42,13 +38,11 @@ struct guest_run_outcome {
 	uint64_t vmm_rss_kib;           /* resident memory apart from guest RAM */
 	uint64_t unclaimed_pio, unclaimed_mmio;
 	uint64_t dma_faults;
-	struct vcpu_counters vcpu_total; /* summed over vCPUs */
-	/* KVM's binary stats summed over vCPUs; all zero if the kernel has none. */
-	struct {
-		uint64_t exits, io_exits, mmio_exits, halt_exits, irq_injections;
-	} kernel;
-	unsigned ndevices;
-	struct guest_run_device_stats devices[GUEST_RUN_MAX_DEVICES];
+	struct run_counters totals;     /* everything counted, at the end of the run */
+	/* The guest's measured phase (between its phase markers), when it had one:
+	 * what that phase alone cost. */
+	bool have_phase;
+	struct run_counters phase;
 };
 
 void guest_run_config_defaults(struct guest_run_config *config);

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <liburing.h>
 #include <pthread.h>
+#include <time.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -475,4 +476,15 @@ struct io_uring_sqe *io_thread_get_sqe(struct io_thread *t)
 struct io_uring *io_thread_ring(struct io_thread *t)
 {
 	return &t->ring;
+}
+
+uint64_t io_thread_cpu_ns(const struct io_thread *t)
+{
+	if (!atomic_load(&t->started))
+		return 0;
+	clockid_t clock;
+	struct timespec ts;
+	if (pthread_getcpuclockid(t->thread, &clock) != 0 || clock_gettime(clock, &ts) != 0)
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }

@@ -46,6 +46,8 @@ int io_thread_start(struct io_thread *t, const char *name, int cpu, char *err, s
  * the ring; poll inline or start again to reap them. */
 void io_thread_stop(struct io_thread *t);
 bool io_thread_running(const struct io_thread *t);
+/* CPU time the loop thread has used so far (0 when not started). */
+uint64_t io_thread_cpu_ns(const struct io_thread *t);
 /* True on the loop thread, or on any thread when the loop is not started. */
 bool io_thread_on_loop(const struct io_thread *t);
 

@@ -233,6 +233,7 @@ static void *vcpu_thread_main(void *arg)
 			break;
 		}
 		counter_add(&vcpu->counters.exits, 1);
+		uint64_t handling_start = monotonic_ns();
 		switch (run->exit_reason) {
 		case KVM_EXIT_IO:
 			vcpu_handle_pio(vcpu);
@@ -279,6 +280,7 @@ static void *vcpu_thread_main(void *arg)
 			vcpu_fatal(vcpu, what);
 			break;
 		}
+		counter_add(&vcpu->counters.handling_ns, monotonic_ns() - handling_start);
 	}
 	return NULL;
 }

@@ -12,6 +12,7 @@
 #include "core/counters.h"
 #include "core/guest_ram.h"
 #include "core/irq.h"
+#include "core/run_counters.h"
 
 struct pci_root;
 struct dma_space;
@@ -67,6 +68,9 @@ struct vm {
 	uint64_t ns_start;           /* CLOCK_MONOTONIC at `iovirt run` start */
 	uint64_t ns_first_insn;      /* when the guest's first instruction trapped */
 	uint64_t ns_done;
+	/* The guest's measured phase: snapshots at its begin and end markers. */
+	unsigned phase_marks;        /* 0 none, 1 begun, 2 ended */
+	struct run_counters phase_begin, phase_end;
 	FILE *console_out;
 	bool console_owned;          /* opened by us (--console FILE), closed by us */
 	bool console_created;        /* and it did not exist before: removed if the run never starts */

@@ -19,6 +19,10 @@
 #define GUEST_CTL_PORT_DONE      0x501  /* 8-bit out: status (enum guest_status); isa-debug-exit's port */
 #define GUEST_CTL_PORT_RESULTS_LO 0x504 /* 32-bit out: results block GPA, low half */
 #define GUEST_CTL_PORT_RESULTS_HI 0x508 /* 32-bit out: high half; this write publishes it */
+#define GUEST_CTL_PORT_PHASE     0x50C  /* 32-bit out: GUEST_PHASE_BEGIN / _END around the measured
+					 * phase, so the VMM's per-I/O counts cover exactly it */
+#define GUEST_PHASE_BEGIN 1u
+#define GUEST_PHASE_END   2u
 
 #define GUEST_BOOT_MAGIC    0x10B00700u
 #define GUEST_RESULTS_MAGIC 0x52564F49u   /* "IOVR" */

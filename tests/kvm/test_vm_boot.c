@@ -53,10 +53,10 @@ START_TEST(test_boot_banner_and_results)
 	ck_assert_uint_gt(o.ns_to_first_insn, 0);
 	ck_assert_uint_gt(o.ns_to_done, o.ns_to_first_insn);
 	/* Serial output and PCI config cycles are port I/O: each one an exit. */
-	ck_assert_uint_ge(counter_get(&o.vcpu_total.pio_exits), strlen(console_text));
+	ck_assert_uint_ge(o.totals.vcpu.pio_exits, strlen(console_text));
 	/* Every exit to user space is first an exit KVM counts in the kernel. */
-	if (o.kernel.exits)
-		ck_assert_uint_ge(o.kernel.exits, counter_get(&o.vcpu_total.exits));
+	if (o.totals.kernel.exits)
+		ck_assert_uint_ge(o.totals.kernel.exits, o.totals.vcpu.exits);
 	else
 		fprintf(stderr, "NOTE %s: this kernel has no KVM binary stats\n", __func__);
 }
@@ -82,11 +82,11 @@ START_TEST(test_boot_msix_round_trip)
 	boot_guest("iovirt.test=msix", "testdev", &o);
 	ck_assert_msg(o.guest_status == GUEST_STATUS_PASS, "msix test: %s; console:\n%s",
 		      o.results.message, console_text);
-	ck_assert_uint_eq(o.ndevices, 1);
+	ck_assert_uint_eq(o.totals.ndevices, 1);
 	/* Every vector once, plus the masked one delivered again on unmask. */
 	ck_assert_uint_eq(o.results.interrupts, TESTDEV_MSIX_VECTORS + 1);
-	ck_assert_uint_eq(counter_get(&o.devices[0].counters.interrupts), TESTDEV_MSIX_VECTORS + 1);
-	ck_assert_uint_gt(counter_get(&o.devices[0].counters.mmio_exits), 0);
+	ck_assert_uint_eq(o.totals.devices[0].values.interrupts, TESTDEV_MSIX_VECTORS + 1);
+	ck_assert_uint_gt(o.totals.devices[0].values.mmio_exits, 0);
 }
 END_TEST
 
