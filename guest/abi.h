@@ -78,9 +78,12 @@ enum guest_status {
  *   iovirt.nic.pattern=echo|send [echo]: echo waits for each frame to come back
  *        (the loopback peer swaps MACs) and checks its payload
  *   iovirt.nic.size=BYTES [64]    iovirt.nic.count=N [1000]   iovirt.nic.ms=MS
+ *   iovirt.nic.qd=N [1]: echo frames in flight, or send frames per kick
+ *   iovirt.nvme.shadow=on: NVMe shadow doorbells when the controller has them
  */
 #define GUEST_TEST_DISK "disk"
 #define GUEST_TEST_NIC  "nic"
+#define GUEST_TEST_DMA_ESCAPE "dma-escape" /* hostile: disk DMA just past guest RAM must fail */
 
 enum guest_device_kind {
 	GUEST_DEVICE_NONE = 0,

@@ -35,6 +35,9 @@ static const struct guest_test guest_tests[] = {
 	{ GUEST_TEST_EXCEPTION, test_exception_run },
 	{ GUEST_TEST_IDLE, test_idle_run },
 	{ GUEST_TEST_TRIPLE_FAULT, test_triple_fault_run },
+	{ GUEST_TEST_DISK, test_disk_run },
+	{ GUEST_TEST_NIC, test_nic_run },
+	{ GUEST_TEST_DMA_ESCAPE, test_dma_escape_run },
 };
 
 #define GUEST_TEST_COUNT (sizeof(guest_tests) / sizeof(guest_tests[0]))
@@ -87,7 +90,7 @@ void guest_main(uint32_t start_info_paddr)
 		struct guest_test_env env = { .cmdline = cmdline };
 		results_finish(guest_tests[i].run(&env));
 	}
-	results_set_message("unknown test iovirt.test=%.*s; use boot, msix, exception, idle or triplefault", (int)test.len,
-			    test.text);
+	results_set_message("unknown test iovirt.test=%.*s; use boot, msix, exception, idle, triplefault, disk, nic or dma-escape",
+			    (int)test.len, test.text);
 	results_finish(GUEST_STATUS_BAD_PARAMS);
 }

@@ -10,15 +10,18 @@ extern char __image_end[];
  * DMA memory stays below it. */
 #define PAGE_ALLOC_LIMIT 0xC0000000ull
 
-static uint64_t next_free, region_end;
+static uint64_t next_free, region_end, ram_top;
 
 void page_alloc_init(const struct pvh_start_info *info)
 {
 	uint64_t image_end = ((uint64_t)(uintptr_t)__image_end + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
-	next_free = region_end = 0;
+	next_free = region_end = ram_top = 0;
 	if (!info || info->version < 1 || info->memmap_paddr == 0)
 		return;
 	const struct pvh_memmap_entry *map = (const struct pvh_memmap_entry *)(uintptr_t)info->memmap_paddr;
+	for (uint32_t i = 0; i < info->memmap_entries && i < 128; i++)
+		if (map[i].type == PVH_MEMMAP_TYPE_RAM && map[i].addr + map[i].size > ram_top)
+			ram_top = map[i].addr + map[i].size;
 	/* The RAM range the image sits in; everything above the image is free. */
 	for (uint32_t i = 0; i < info->memmap_entries && i < 128; i++) {
 		if (map[i].type != PVH_MEMMAP_TYPE_RAM)
@@ -28,8 +31,12 @@ void page_alloc_init(const struct pvh_start_info *info)
 			continue;
 		next_free = image_end;
 		region_end = end < PAGE_ALLOC_LIMIT ? end : PAGE_ALLOC_LIMIT;
-		return;
 	}
+}
+
+uint64_t page_alloc_ram_top(void)
+{
+	return ram_top;
 }
 
 void *page_alloc_uninit(uint64_t count, uint64_t align)

@@ -16,5 +16,8 @@ enum guest_status test_exception_run(const struct guest_test_env *env);
 enum guest_status test_msix_run(const struct guest_test_env *env);
 enum guest_status test_idle_run(const struct guest_test_env *env);
 enum guest_status test_triple_fault_run(const struct guest_test_env *env);
+enum guest_status test_disk_run(const struct guest_test_env *env);
+enum guest_status test_nic_run(const struct guest_test_env *env);
+enum guest_status test_dma_escape_run(const struct guest_test_env *env);
 
 #endif

@@ -21,6 +21,7 @@ enum guest_io_mode { GUEST_IO_IRQ = 0, GUEST_IO_POLL = 1 };
 struct guest_io_options {
 	enum guest_io_mode mode;
 	unsigned queue_depth;        /* the most requests the runner keeps in flight */
+	const char *cmdline;         /* for driver-specific keys (iovirt.nvme.shadow=on) */
 };
 
 struct guest_disk_completion {
