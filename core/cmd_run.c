@@ -54,6 +54,18 @@ static void cmd_run_print_stats(const struct guest_run_outcome *o)
 	fprintf(stderr, "unclaimed accesses: %llu PIO, %llu MMIO; DMA faults: %llu\n",
 		(unsigned long long)o->unclaimed_pio, (unsigned long long)o->unclaimed_mmio,
 		(unsigned long long)o->dma_faults);
+	if (o->have_phase && o->have_results && o->results.workload.ops) {
+		const struct run_counters *p = &o->phase;
+		double ops = (double)o->results.workload.ops;
+		struct device_counter_values d;
+		run_counters_device_total(p, &d);
+		fprintf(stderr, "measured phase: %llu I/Os in %.1f ms; per I/O: %.3f userspace exits "
+			"(%.3f device PIO, %.3f device MMIO), %.3f in-kernel exits, %.3f ioeventfd kicks, "
+			"%.3f interrupts, %.2f us VMM CPU\n", (unsigned long long)o->results.workload.ops,
+			p->ns / 1e6, p->vcpu.exits / ops, d.pio_exits / ops, d.mmio_exits / ops,
+			p->kernel.exits / ops, d.ioeventfd_kicks / ops, d.interrupts / ops,
+			(p->vcpu.handling_ns + p->io_thread_cpu_ns) / 1e3 / ops);
+	}
 	for (unsigned i = 0; i < t->ndevices; i++) {
 		const struct device_counter_values *c = &t->devices[i].values;
 		fprintf(stderr, "device %s: %llu PIO exits, %llu MMIO exits, %llu ioeventfd kicks, "
