@@ -56,7 +56,7 @@ enum guest_status {
  *   "iovirt test guest: booted via PVH"   always the guest's first line
  *   "cmdline: <command line>"             always the second
  *   "PCI 00:dd.f vvvv:dddd class cccccc"  one per function found on bus 0
- *   "EXCEPTION vector=N error=0xE rip=0xR" on a CPU exception
+ *   "EXCEPTION vector=N error=0xE rip=0xR cpl=C" on a CPU exception (C: 0 or 3)
  *   "RESULT key=value"                    last, in this order: test, status
  *       (pass|fail|exception|bad_params), pci_functions, interrupts,
  *       exception_vector (only with status=exception), tsc_khz, tsc_cycles
@@ -80,10 +80,15 @@ enum guest_status {
  *   iovirt.nic.size=BYTES [64]    iovirt.nic.count=N [1000]   iovirt.nic.ms=MS
  *   iovirt.nic.qd=N [1]: echo frames in flight, or send frames per kick
  *   iovirt.nvme.shadow=on: NVMe shadow doorbells when the controller has them
+ *   iovirt.cpl=0|3 [0]: the privilege level of the measured driver loop. 3 runs
+ *        it like a user-space driver inside the guest (probe stays in ring 0);
+ *        on PVM hosts ring 3 runs natively but its exits cost more (guest/usermode.h).
+ *        Reported as "RESULT cpl=N" and in guest_workload_results.cpl
  */
 #define GUEST_TEST_DISK "disk"
 #define GUEST_TEST_NIC  "nic"
 #define GUEST_TEST_DMA_ESCAPE "dma-escape" /* hostile: disk DMA just past guest RAM must fail */
+#define GUEST_TEST_USER_EXCEPTION "user-exception" /* ud2 in ring 3: reported with its CPL */
 
 enum guest_device_kind {
 	GUEST_DEVICE_NONE = 0,
@@ -122,7 +127,7 @@ struct guest_workload_results {
 	uint32_t device_kind;        /* enum guest_device_kind */
 	uint32_t queue_depth;
 	uint32_t block_size;         /* disk: bytes per I/O; nic: frame bytes */
-	uint32_t reserved;
+	uint32_t cpl;                /* ring the measured loop ran in (0 or 3) */
 	uint64_t ops;                /* I/Os completed or frames echoed */
 	uint64_t bytes;
 	uint64_t errors;             /* I/Os the device failed */

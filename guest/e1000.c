@@ -14,6 +14,7 @@
 #include "guest/pci.h"
 #include "guest/print.h"
 #include "guest/string.h"
+#include "guest/usermode.h"
 
 #define INTEL_VENDOR_ID 0x8086u
 #define E1000_82540EM_ID 0x100Eu
@@ -226,7 +227,7 @@ static void e1000_wait(struct guest_nic *nic)
 	 * message; work that arrived before it is caught by the check after. */
 	(void)reg_read(E1000_ICR);
 	if (!work_ready(tx_full))
-		interrupts_wait_msix(E1000_VECTOR_INDEX, seen, E1000_WAIT_SLICES);
+		usermode_wait_msix(E1000_VECTOR_INDEX, seen, E1000_WAIT_SLICES);
 	uint32_t now = msix_vector_counts[E1000_VECTOR_INDEX];
 	nic->interrupts += now - e1000.irq_seen;
 	e1000.irq_seen = now;

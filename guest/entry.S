@@ -70,12 +70,20 @@ long_mode_entry:
 	hlt
 	jmp 1b
 
-	.section .rodata
-	.balign 8
+	/* Writable: ltr marks the TSS descriptor busy, and the descriptor is
+	 * filled at run time (its base is split across fields, which the
+	 * assembler cannot do to a relocated symbol). */
+	.section .data
+	.balign 16
 gdt:
 	.quad 0                          /* null */
 	.quad 0x00af9a000000ffff         /* 0x08: 64-bit code, DPL0 */
 	.quad 0x00cf92000000ffff         /* 0x10: flat data, DPL0 */
+	.quad 0x00cff2000000ffff         /* 0x18: flat data, DPL3 */
+	.quad 0x00affa000000ffff         /* 0x20: 64-bit code, DPL3 */
+	.globl gdt_tss_descriptor
+gdt_tss_descriptor:
+	.quad 0, 0                       /* 0x28: 64-bit TSS (guest/usermode.c) */
 gdt_end:
 	.balign 8
 gdt_descriptor:

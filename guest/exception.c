@@ -34,11 +34,14 @@ void exception_report(const struct exception_frame *frame)
 		results_finish(GUEST_STATUS_EXCEPTION);
 	reporting = true;
 
-	guest_printf("EXCEPTION vector=%lu error=0x%lx rip=0x%lx\n", frame->vector, frame->error, frame->rip);
+	/* The ring it came from: iovirt.cpl=3 runs driver loops in ring 3. */
+	unsigned cpl = (unsigned)(frame->cs & 3);
+	guest_printf("EXCEPTION vector=%lu error=0x%lx rip=0x%lx cpl=%u\n", frame->vector, frame->error, frame->rip,
+		     cpl);
 	guest_results.exception_vector = (uint32_t)frame->vector;
 	guest_results.exception_error = (uint32_t)frame->error;
 	guest_results.exception_rip = frame->rip;
-	results_set_message("CPU exception %s (vector %lu) at rip 0x%lx, error code 0x%lx",
-			    exception_names[frame->vector & 31], frame->vector, frame->rip, frame->error);
+	results_set_message("CPU exception %s (vector %lu) at rip 0x%lx, error code 0x%lx, in ring %u",
+			    exception_names[frame->vector & 31], frame->vector, frame->rip, frame->error, cpl);
 	results_finish(GUEST_STATUS_EXCEPTION);
 }

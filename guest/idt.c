@@ -30,6 +30,7 @@ extern const uint64_t exception_stub_table[32];
 extern const uint64_t msix_stub_table[VECTOR_MSIX_COUNT];
 extern const char lapic_timer_stub[];
 extern const char spurious_stub[];
+extern const char invalid_opcode_stub[];
 
 static struct idt_gate idt[IDT_VECTORS] __attribute__((aligned(16)));
 
@@ -49,6 +50,8 @@ void idt_install(void)
 {
 	for (unsigned v = 0; v < 32; v++)
 		idt_set_gate(v, exception_stub_table[v]);
+	/* #UD also carries ring 3's gates into ring 0 (guest/asm_defs.h). */
+	idt_set_gate(VECTOR_INVALID_OPCODE, (uintptr_t)invalid_opcode_stub);
 	for (unsigned i = 0; i < VECTOR_MSIX_COUNT; i++)
 		idt_set_gate(VECTOR_MSIX_BASE + i, msix_stub_table[i]);
 	idt_set_gate(VECTOR_LAPIC_TIMER, (uintptr_t)lapic_timer_stub);

@@ -110,6 +110,48 @@ lapic_timer_stub:
 	popq %rax
 	iretq
 
+/* #UD. A ring-3 gate ("ud2; .byte USER_GATE_MARK, gate", guest/usermode.c)
+ * is run here; any other #UD is reported like every exception. The checks
+ * are few because each instruction is emulated on the PVM hosts. The gates
+ * are harmless from ring 0 too, so the CPL is not checked. A #UD is a fault:
+ * the frame's rip is the ud2, and the gate resumes 4 bytes on.
+ * Stack: rip, cs, rflags, rsp, ss. */
+	.globl invalid_opcode_stub
+invalid_opcode_stub:
+	pushq %rax
+	movq 8(%rsp), %rax
+	cmpl $USER_GATE_SIGNATURE(USER_GATE_HALT), (%rax)
+	popq %rax                        /* flags survive the pop */
+	je user_gate_halt
+	pushq %rax
+	movq 8(%rsp), %rax
+	cmpl $USER_GATE_SIGNATURE(USER_GATE_RETURN), (%rax)
+	popq %rax
+	je user_gate_return
+	pushq $0
+	pushq $VECTOR_INVALID_OPCODE
+	jmp exception_common
+
+/* The gate leaves IF as ring 3 had it (off), so sti;hlt is as atomic as in
+ * ring 0; the wake-up interrupt runs on this (RSP0) stack, and iretq gives
+ * ring 3 back its IF=0. */
+user_gate_halt:
+	addq $4, (%rsp)
+	sti
+	hlt
+	cli
+	iretq
+
+/* Back to ring 0 for good, on the stack ring 3 was using (usermode_leave()).
+ * The test guest trusts its ring 3: the split is about where a driver runs,
+ * not about isolation. */
+user_gate_return:
+	addq $4, (%rsp)
+	movq $GDT_CODE64, 8(%rsp)
+	andq $~0x3000, 16(%rsp)          /* IOPL back to 0 */
+	movq $GDT_DATA, 32(%rsp)
+	iretq
+
 /* A spurious interrupt gets no EOI. */
 	.globl spurious_stub
 spurious_stub:

@@ -17,6 +17,7 @@
 #include "guest/page_alloc.h"
 #include "guest/tests.h"
 #include "guest/tsc.h"
+#include "guest/usermode.h"
 
 _Static_assert(ASM_PORT_BOOTED == GUEST_CTL_PORT_BOOTED, "entry.S boot port matches guest/abi.h");
 _Static_assert(ASM_BOOT_MAGIC == GUEST_BOOT_MAGIC, "entry.S boot magic matches guest/abi.h");
@@ -38,6 +39,7 @@ static const struct guest_test guest_tests[] = {
 	{ GUEST_TEST_DISK, test_disk_run },
 	{ GUEST_TEST_NIC, test_nic_run },
 	{ GUEST_TEST_DMA_ESCAPE, test_dma_escape_run },
+	{ GUEST_TEST_USER_EXCEPTION, test_user_exception_run },
 };
 
 #define GUEST_TEST_COUNT (sizeof(guest_tests) / sizeof(guest_tests[0]))
@@ -90,7 +92,7 @@ void guest_main(uint32_t start_info_paddr)
 		struct guest_test_env env = { .cmdline = cmdline };
 		results_finish(guest_tests[i].run(&env));
 	}
-	results_set_message("unknown test iovirt.test=%.*s; use boot, msix, exception, idle, triplefault, disk, nic or dma-escape",
+	results_set_message("unknown test iovirt.test=%.*s; use boot, msix, exception, idle, triplefault, disk, nic, dma-escape or user-exception",
 			    (int)test.len, test.text);
 	results_finish(GUEST_STATUS_BAD_PARAMS);
 }

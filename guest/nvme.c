@@ -16,6 +16,7 @@
 #include "guest/pci.h"
 #include "guest/print.h"
 #include "guest/string.h"
+#include "guest/usermode.h"
 
 #define NVME_CLASS_CODE 0x010802u
 #define PCI_CAP_ID_MSIX 0x11
@@ -449,7 +450,7 @@ static void nvme_wait(struct guest_disk *disk)
 	/* Interrupts stay off outside the hlt, so one that arrived since the
 	 * last reap is still pending and ends this wait at once. */
 	uint32_t seen = msix_vector_counts[nvme.msix_index];
-	interrupts_wait_msix(nvme.msix_index, seen, NVME_IO_WAIT_SLICES);
+	usermode_wait_msix(nvme.msix_index, seen, NVME_IO_WAIT_SLICES);
 	uint32_t now = msix_vector_counts[nvme.msix_index];
 	disk->interrupts += now - nvme.msix_seen;
 	nvme.msix_seen = now;

@@ -7,6 +7,7 @@
 #include "guest/interrupts.h"
 #include "guest/page_alloc.h"
 #include "guest/print.h"
+#include "guest/usermode.h"
 #include "guest/virtio_pci.h"
 #include "guest/virtqueue.h"
 
@@ -69,6 +70,7 @@ struct virtio_blk {
 	bool polled;
 	bool broken;               /* DEVICE_NEEDS_RESET seen */
 	unsigned empty_polls;
+	uint32_t config_irqs_seen;   /* configuration interrupts already looked at */
 	uint32_t irq_base;         /* queue-vector count at probe */
 	unsigned bad_used_reports;
 };
@@ -145,6 +147,21 @@ static unsigned abandon_in_flight(struct virtio_blk *b, struct guest_disk_comple
 	return n;
 }
 
+/* Whether DEVICE_NEEDS_RESET is worth a look. With MSI-X the device
+ * announces it with a configuration interrupt, so the status register (a
+ * read that traps to the VMM) is read only then and the data path stays
+ * exit-free; polled, it is read every BLK_POLLS_PER_STATUS_CHECK empty polls. */
+static bool needs_reset_suspected(struct virtio_blk *b)
+{
+	if (b->polled)
+		return ++b->empty_polls % BLK_POLLS_PER_STATUS_CHECK == 0;
+	uint32_t now = virtio_pci_interrupt_count(&b->pci, BLK_MSIX_CONFIG);
+	if (now == b->config_irqs_seen)
+		return false;
+	b->config_irqs_seen = now;
+	return true;
+}
+
 static bool check_needs_reset(struct virtio_blk *b)
 {
 	if (!b->broken && virtio_pci_needs_reset(&b->pci)) {
@@ -179,7 +196,7 @@ static unsigned blk_reap(struct guest_disk *disk, struct guest_disk_completion *
 	}
 	if (n) {
 		b->empty_polls = 0;
-	} else if (b->broken || ++b->empty_polls % BLK_POLLS_PER_STATUS_CHECK == 0) {
+	} else if (b->broken || needs_reset_suspected(b)) {
 		if (check_needs_reset(b))
 			n = abandon_in_flight(b, out, max);
 	}
@@ -197,10 +214,10 @@ static void blk_wait(struct guest_disk *disk)
 	 * arming is held pending and ends the hlt at once: nothing is missed. */
 	bool woke = true;
 	if (!virtq_arm_interrupt(&b->queue))
-		woke = interrupts_wait_msix(BLK_FIRST_VECTOR - VECTOR_MSIX_BASE + BLK_MSIX_QUEUE, seen,
+		woke = usermode_wait_msix(BLK_FIRST_VECTOR - VECTOR_MSIX_BASE + BLK_MSIX_QUEUE, seen,
 					    BLK_WAIT_SLICES);
 	virtq_disarm_interrupt(&b->queue);
-	if (!woke && !virtq_has_used(&b->queue))
+	if (!woke && !virtq_has_used(&b->queue) && needs_reset_suspected(b))
 		check_needs_reset(b);
 	update_interrupts(disk);
 }

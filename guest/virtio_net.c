@@ -9,6 +9,7 @@
 #include "guest/page_alloc.h"
 #include "guest/print.h"
 #include "guest/string.h"
+#include "guest/usermode.h"
 #include "guest/virtio_pci.h"
 #include "guest/virtqueue.h"
 
@@ -68,6 +69,7 @@ struct virtio_net {
 	bool polled;
 	bool broken;
 	unsigned empty_polls;
+	uint32_t config_irqs_seen;   /* configuration interrupts already looked at */
 	uint32_t irq_base;
 	unsigned bad_used_reports;
 };
@@ -142,6 +144,21 @@ static void net_kick(struct guest_nic *nic)
 	update_counts(nic);
 }
 
+/* Whether DEVICE_NEEDS_RESET is worth a look. With MSI-X the device
+ * announces it with a configuration interrupt, so the status register (a
+ * read that traps to the VMM) is read only then and the data path stays
+ * exit-free; polled, it is read every NET_POLLS_PER_STATUS_CHECK empty polls. */
+static bool needs_reset_suspected(struct virtio_net *n)
+{
+	if (n->polled)
+		return ++n->empty_polls % NET_POLLS_PER_STATUS_CHECK == 0;
+	uint32_t now = virtio_pci_interrupt_count(&n->pci, NET_MSIX_CONFIG);
+	if (now == n->config_irqs_seen)
+		return false;
+	n->config_irqs_seen = now;
+	return true;
+}
+
 static bool check_needs_reset(struct virtio_net *n)
 {
 	if (!n->broken && virtio_pci_needs_reset(&n->pci)) {
@@ -172,7 +189,7 @@ static int net_receive(struct guest_nic *nic, void *out, uint32_t cap)
 	if (n->broken)
 		return -1;
 	if (!next_rx(n, &index, &written)) {
-		if (++n->empty_polls % NET_POLLS_PER_STATUS_CHECK == 0 && check_needs_reset(n))
+		if (needs_reset_suspected(n) && check_needs_reset(n))
 			return -1;
 		return 0;
 	}
@@ -212,10 +229,10 @@ static void net_wait(struct guest_nic *nic)
 	uint32_t seen = virtio_pci_interrupt_count(&n->pci, NET_MSIX_RX);
 	bool woke = true;
 	if (!virtq_arm_interrupt(&n->rx))
-		woke = interrupts_wait_msix(NET_FIRST_VECTOR - VECTOR_MSIX_BASE + NET_MSIX_RX, seen,
+		woke = usermode_wait_msix(NET_FIRST_VECTOR - VECTOR_MSIX_BASE + NET_MSIX_RX, seen,
 					    NET_WAIT_SLICES);
 	virtq_disarm_interrupt(&n->rx);
-	if (!woke && !virtq_has_used(&n->rx))
+	if (!woke && !virtq_has_used(&n->rx) && needs_reset_suspected(n))
 		check_needs_reset(n);
 	update_counts(nic);
 }

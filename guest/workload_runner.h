@@ -14,8 +14,9 @@
 /* Longest a run may go without any completion before it is declared hung. */
 #define WORKLOAD_STALL_MS 5000u
 
-/* Reads iovirt.io.mode and the queue depth under qd_key (default 1). NULL,
- * or a one-line reason naming the bad key. */
+/* Reads iovirt.io.mode, the queue depth under qd_key (default 1) and
+ * iovirt.cpl (kept for workload_phase_begin). NULL, or a one-line reason
+ * naming the bad key. */
 const char *workload_io_options_parse(const char *cmdline, const char *qd_key,
 				      struct guest_io_options *opts);
 
@@ -27,7 +28,9 @@ const char *workload_nic_open(const char *cmdline, const struct pci_scan *scan,
 			      const struct guest_io_options *opts, struct guest_nic *nic);
 
 /* Brackets the measured phase for the VMM (GUEST_CTL_PORT_PHASE), so its
- * per-I/O counters cover exactly that phase. Ignored under QEMU. */
+ * per-I/O counters cover exactly that phase (the markers are ignored under
+ * QEMU). With iovirt.cpl=3, begin returns in ring 3 (guest/usermode.h) and
+ * end back in ring 0; begin records the ring in guest_results.workload.cpl. */
 void workload_phase_begin(void);
 void workload_phase_end(void);
 
