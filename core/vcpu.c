@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "core/host_tsc.h"
 #include "core/log.h"
 #include "core/vm.h"
 
@@ -24,22 +25,36 @@ static void vcpu_kick_handler(int sig)
 #define CPUID_TIMING_LEAF 0x40000010u
 #define KVM_LAPIC_TIMER_KHZ 1000000u
 
+static struct kvm_cpuid_entry2 *vcpu_cpuid_find(struct kvm_cpuid2 *cpuid, uint32_t function)
+{
+	for (unsigned i = 0; i < cpuid->nent; i++)
+		if (cpuid->entries[i].function == function)
+			return &cpuid->entries[i];
+	return NULL;
+}
+
 static void vcpu_add_timing_leaf(struct vcpu *vcpu, struct kvm_cpuid2 *cpuid, unsigned capacity)
 {
 	int tsc_khz = ioctl(vcpu->fd, KVM_GET_TSC_KHZ, 0);
-	if (tsc_khz <= 0 || cpuid->nent >= capacity)
+	if (tsc_khz <= 0)
+		tsc_khz = (int)host_tsc_khz();
+	if (tsc_khz <= 0 || vcpu_cpuid_find(cpuid, CPUID_TIMING_LEAF) || cpuid->nent + 2 > capacity)
 		return;
-	struct kvm_cpuid_entry2 *max_leaf = NULL;
-	for (unsigned i = 0; i < cpuid->nent; i++) {
-		if (cpuid->entries[i].function == CPUID_TIMING_LEAF)
-			return; /* KVM already says */
-		if (cpuid->entries[i].function == 0x40000000u)
-			max_leaf = &cpuid->entries[i];
+	/* Guests look at 0x4000xxxx only with the hypervisor bit set; nested KVM
+	 * (the VFIO lab) may offer neither that bit nor the signature leaf. */
+	struct kvm_cpuid_entry2 *leaf1 = vcpu_cpuid_find(cpuid, 1);
+	if (leaf1)
+		leaf1->ecx |= 1u << 31;
+	struct kvm_cpuid_entry2 *base = vcpu_cpuid_find(cpuid, 0x40000000u);
+	if (!base) {
+		base = &cpuid->entries[cpuid->nent++];
+		*base = (struct kvm_cpuid_entry2){ .function = 0x40000000u };
+		memcpy(&base->ebx, "KVMK", 4);
+		memcpy(&base->ecx, "VMKV", 4);
+		memcpy(&base->edx, "M\0\0\0", 4);
 	}
-	if (!max_leaf)
-		return;
-	if (max_leaf->eax < CPUID_TIMING_LEAF)
-		max_leaf->eax = CPUID_TIMING_LEAF;
+	if (base->eax < CPUID_TIMING_LEAF)
+		base->eax = CPUID_TIMING_LEAF;
 	cpuid->entries[cpuid->nent++] = (struct kvm_cpuid_entry2){
 		.function = CPUID_TIMING_LEAF, .eax = (uint32_t)tsc_khz, .ebx = KVM_LAPIC_TIMER_KHZ,
 	};
