@@ -23,7 +23,7 @@ LIB_OBJS := $(filter-out $(BUILD)/core/main.o,$(VMM_OBJS))
 TEST_SRCS := $(wildcard tests/*.c tests/unit/*.c tests/kvm/*.c)
 TEST_OBJS := $(TEST_SRCS:%.c=$(BUILD)/%.o)
 
-.PHONY: all deps test bench bench-boot clean
+.PHONY: all deps test lab bench bench-boot clean
 all: $(BUILD)/iovirt $(BUILD)/guest.elf
 
 deps:
@@ -59,6 +59,9 @@ $(BUILD)/iovirt-tests: $(TEST_OBJS) $(BUILD)/libiovirt.a
 
 test: deps all $(BUILD)/iovirt-tests
 	bash tests/run.sh
+
+lab: deps all
+	bash lab/run.sh
 
 bench: deps all
 	$(BUILD)/iovirt bench --json $(BUILD)/bench.json

@@ -11,6 +11,7 @@ packages=(
 	linux-libc-dev                   # linux/kvm.h, linux/vfio.h
 	qemu-system-x86                  # QEMU side-by-side runs and the VFIO lab
 	busybox-static cpio kmod         # the VFIO lab's initramfs
+	xz-utils zstd                    # the VFIO lab: unpacking the kernel image
 )
 
 missing=()
