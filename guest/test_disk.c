@@ -269,11 +269,8 @@ enum guest_status test_disk_run(const struct guest_test_env *env)
 {
 	static struct guest_disk disk;
 	struct pci_scan scan;
-	pci_scan_bus0(&scan);
-	guest_results.pci_functions = scan.count;
-
 	struct guest_io_options opts;
-	const char *err = workload_io_options_parse(env->cmdline, "iovirt.disk.qd", &opts);
+	const char *err = workload_setup(env->cmdline, "iovirt.disk.qd", &scan, &opts);
 	if (err)
 		return BAD_PARAMS("disk: %s", err);
 	enum disk_pattern pattern;
@@ -346,21 +343,17 @@ enum guest_status test_disk_run(const struct guest_test_env *env)
 		break;
 	}
 
-	uint64_t notifications = disk.notifications, interrupts = disk.interrupts;
-	workload_phase_begin();
-	uint64_t start = rdtsc();
+	struct workload_phase measured;
+	workload_phase_begin(&measured, &disk.notifications, &disk.interrupts);
 	err = NULL;
 	for (unsigned i = 0; i < phases && !err; i++)
 		err = phase_run(&r, &timed[i]);
+	workload_phase_end(&measured);
 	struct guest_workload_results *w = &guest_results.workload;
-	w->cycles = rdtsc() - start;
-	workload_phase_end();
 	w->ops = r.ops;
 	w->bytes = r.bytes;
 	w->errors = r.errors;
 	w->verify_failures = r.verify_failures;
-	w->notifications = disk.notifications - notifications;
-	w->interrupts = disk.interrupts - interrupts;
 
 	guest_printf("RESULT pattern=%s\n", pattern_names[pattern]);
 	guest_printf("RESULT mode=%s\n", opts.mode == GUEST_IO_IRQ ? "irq" : "poll");

@@ -220,11 +220,8 @@ enum guest_status test_nic_run(const struct guest_test_env *env)
 {
 	static struct guest_nic nic;
 	struct pci_scan scan;
-	pci_scan_bus0(&scan);
-	guest_results.pci_functions = scan.count;
-
 	struct guest_io_options opts;
-	const char *err = workload_io_options_parse(env->cmdline, "iovirt.nic.qd", &opts);
+	const char *err = workload_setup(env->cmdline, "iovirt.nic.qd", &scan, &opts);
 	if (err)
 		return BAD_PARAMS("nic: %s", err);
 	struct cmdline_value pattern;
@@ -273,20 +270,16 @@ enum guest_status test_nic_run(const struct guest_test_env *env)
 		r.ops = r.bytes = r.stray = 0;
 		first_seq = 1;
 	}
-	uint64_t notifications = nic.notifications, interrupts = nic.interrupts;
 	uint64_t deadline = ms ? workload_deadline_after_ms(ms) : 0;
-	workload_phase_begin();
-	uint64_t start = rdtsc();
+	struct workload_phase measured;
+	workload_phase_begin(&measured, &nic.notifications, &nic.interrupts);
 	err = echo ? echo_run(&r, first_seq, count, deadline) : send_run(&r, count, deadline);
+	workload_phase_end(&measured);
 	struct guest_workload_results *w = &guest_results.workload;
-	w->cycles = rdtsc() - start;
-	workload_phase_end();
 	w->ops = r.ops;
 	w->bytes = r.bytes;
 	w->errors = r.errors;
 	w->verify_failures = r.verify_failures;
-	w->notifications = nic.notifications - notifications;
-	w->interrupts = nic.interrupts - interrupts;
 
 	guest_printf("RESULT pattern=%s\n", echo ? "echo" : "send");
 	guest_printf("RESULT mode=%s\n", opts.mode == GUEST_IO_IRQ ? "irq" : "poll");

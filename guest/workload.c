@@ -5,6 +5,7 @@
 
 #include "guest/cmdline.h"
 #include "guest/io.h"
+#include "guest/pci.h"
 #include "guest/print.h"
 #include "guest/string.h"
 #include "guest/usermode.h"
@@ -44,6 +45,14 @@ const char *workload_io_options_parse(const char *cmdline, const char *qd_key,
 	if (measured_cpl == 3 && !usermode_prepare())
 		return "no guest memory left for the interrupt stack iovirt.cpl=3 needs";
 	return NULL;
+}
+
+const char *workload_setup(const char *cmdline, const char *qd_key, struct pci_scan *scan,
+			   struct guest_io_options *opts)
+{
+	pci_scan_bus0(scan);
+	guest_results.pci_functions = scan->count;
+	return workload_io_options_parse(cmdline, qd_key, opts);
 }
 
 /* Appends "name: reason" to open_error, separated by "; ". */
@@ -210,16 +219,26 @@ void workload_print_results(void)
 
 /* The ring switches sit outside the markers, so the VMM's phase counts hold
  * only the loop. */
-void workload_phase_begin(void)
+void workload_phase_begin(struct workload_phase *phase, const uint64_t *notifications,
+			  const uint64_t *interrupts)
 {
+	phase->notifications = notifications;
+	phase->interrupts = interrupts;
+	phase->notifications_start = *notifications;
+	phase->interrupts_start = *interrupts;
 	if (measured_cpl == 3)
 		usermode_enter();
 	guest_results.workload.cpl = usermode_cpl();
 	outl(GUEST_CTL_PORT_PHASE, GUEST_PHASE_BEGIN);
+	phase->start_tsc = rdtsc();
 }
 
-void workload_phase_end(void)
+void workload_phase_end(const struct workload_phase *phase)
 {
+	struct guest_workload_results *w = &guest_results.workload;
+	w->cycles = rdtsc() - phase->start_tsc;
 	outl(GUEST_CTL_PORT_PHASE, GUEST_PHASE_END);
 	usermode_leave();
+	w->notifications = *phase->notifications - phase->notifications_start;
+	w->interrupts = *phase->interrupts - phase->interrupts_start;
 }

@@ -20,6 +20,12 @@
 const char *workload_io_options_parse(const char *cmdline, const char *qd_key,
 				      struct guest_io_options *opts);
 
+/* The start the disk and NIC workloads share: scans bus 0 (its function
+ * count goes into guest_results) and parses the I/O options as above. NULL,
+ * or the options' one-line reason. */
+const char *workload_setup(const char *cmdline, const char *qd_key, struct pci_scan *scan,
+			   struct guest_io_options *opts);
+
 /* Probes the driver iovirt.dev names (auto: the first whose probe succeeds).
  * NULL on success, else a one-line reason (every tried driver's reason). */
 const char *workload_disk_open(const char *cmdline, const struct pci_scan *scan,
@@ -27,12 +33,23 @@ const char *workload_disk_open(const char *cmdline, const struct pci_scan *scan,
 const char *workload_nic_open(const char *cmdline, const struct pci_scan *scan,
 			      const struct guest_io_options *opts, struct guest_nic *nic);
 
+/* The measured phase: the device's counters (notifications, interrupts) it
+ * reads and their values when it began, and its starting TSC. */
+struct workload_phase {
+	const uint64_t *notifications, *interrupts;
+	uint64_t notifications_start, interrupts_start;
+	uint64_t start_tsc;
+};
+
 /* Brackets the measured phase for the VMM (GUEST_CTL_PORT_PHASE), so its
  * per-I/O counters cover exactly that phase (the markers are ignored under
  * QEMU). With iovirt.cpl=3, begin returns in ring 3 (guest/usermode.h) and
- * end back in ring 0; begin records the ring in guest_results.workload.cpl. */
-void workload_phase_begin(void);
-void workload_phase_end(void);
+ * end back in ring 0; begin records the ring in guest_results.workload.cpl.
+ * The TSC is read inside the markers; end stores the phase's cycles and the
+ * growth of the two counters into guest_results.workload. */
+void workload_phase_begin(struct workload_phase *phase, const uint64_t *notifications,
+			  const uint64_t *interrupts);
+void workload_phase_end(const struct workload_phase *phase);
 
 /* Clears guest_results.workload and stamps the run's shape into it. */
 void workload_results_begin(enum guest_device_kind kind, unsigned queue_depth, uint32_t block_size);
