@@ -26,6 +26,11 @@ uint32_t interrupts_msix_total(void)
 
 bool interrupts_wait_msix(unsigned index, uint32_t seen, unsigned max_slices)
 {
+	return interrupts_wait_msix_halting(index, seen, max_slices, interrupts_enable_and_halt);
+}
+
+bool interrupts_wait_msix_halting(unsigned index, uint32_t seen, unsigned max_slices, void (*halt)(void))
+{
 	uint32_t start = lapic_timer_expiries;
 	bool changed = false;
 	for (;;) {
@@ -37,7 +42,7 @@ bool interrupts_wait_msix(unsigned index, uint32_t seen, unsigned max_slices)
 			break;
 		/* The timer guarantees the hlt ends even if the MSI never comes. */
 		lapic_timer_arm(WAIT_SLICE_LAPIC_COUNT);
-		interrupts_enable_and_halt();
+		halt();
 	}
 	lapic_timer_stop();
 	return changed;

@@ -24,5 +24,8 @@ uint32_t interrupts_msix_total(void);
 /* Sleeps with interrupts enabled until msix_vector_counts[index] differs from
  * seen, or max_slices wait slices have passed. True if it changed. */
 bool interrupts_wait_msix(unsigned index, uint32_t seen, unsigned max_slices);
+/* The same wait with the sleep step supplied: halt must enable interrupts
+ * and halt until one arrives (ring 3 goes through a gate for that). */
+bool interrupts_wait_msix_halting(unsigned index, uint32_t seen, unsigned max_slices, void (*halt)(void));
 
 #endif

@@ -6,7 +6,6 @@
 #include "guest/asm_defs.h"
 #include "guest/cmdline.h"
 #include "guest/interrupts.h"
-#include "guest/lapic.h"
 #include "guest/page_alloc.h"
 #include "guest/print.h"
 #include "guest/results.h"
@@ -117,27 +116,19 @@ void usermode_leave(void)
 		__asm__ volatile("ud2\n\t.byte %c0, %c1" : : "i"(USER_GATE_MARK), "i"(USER_GATE_RETURN) : "memory");
 }
 
+/* Ring 3's hlt: the gate halts in ring 0 and comes back. */
+static void usermode_gate_halt(void)
+{
+	__asm__ volatile("ud2\n\t.byte %c0, %c1" : : "i"(USER_GATE_MARK), "i"(USER_GATE_HALT) : "memory");
+}
+
 bool usermode_wait_msix(unsigned index, uint32_t seen, unsigned max_slices)
 {
 	if (usermode_cpl() == 0)
 		return interrupts_wait_msix(index, seen, max_slices);
 	if (index >= VECTOR_MSIX_COUNT)
 		return false;
-	/* interrupts_wait_msix's loop with the hlt moved behind the gate. */
-	uint32_t start = lapic_timer_expiries;
-	bool changed = false;
-	for (;;) {
-		if (msix_vector_counts[index] != seen) {
-			changed = true;
-			break;
-		}
-		if (lapic_timer_expiries - start >= max_slices)
-			break;
-		lapic_timer_arm(WAIT_SLICE_LAPIC_COUNT);
-		__asm__ volatile("ud2\n\t.byte %c0, %c1" : : "i"(USER_GATE_MARK), "i"(USER_GATE_HALT) : "memory");
-	}
-	lapic_timer_stop();
-	return changed;
+	return interrupts_wait_msix_halting(index, seen, max_slices, usermode_gate_halt);
 }
 
 enum guest_status test_user_exception_run(const struct guest_test_env *env)
