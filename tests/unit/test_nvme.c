@@ -15,9 +15,7 @@ static struct tn T;
 
 static void setup_enabled(void)
 {
-	tn_setup(&T, "");
-	tn_enable(&T);
-	ck_assert_uint_eq(tn_create_io_queues(&T), 0);
+	tn_setup_ready(&T);
 }
 
 static void teardown(void)

@@ -96,6 +96,13 @@ void tn_enable(struct tn *t)
 	ck_assert_uint_eq(tn_reg32(t, NVME_REG_CSTS) & 3, NVME_CSTS_RDY);
 }
 
+void tn_setup_ready(struct tn *t)
+{
+	tn_setup(t, "");
+	tn_enable(t);
+	ck_assert_uint_eq(tn_create_io_queues(t), 0);
+}
+
 /* Linux's test: ring when the new index passed the event index. */
 static bool tn_need_event(uint16_t event, uint16_t new_idx, uint16_t old)
 {

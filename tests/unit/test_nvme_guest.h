@@ -61,6 +61,9 @@ void tn_teardown(struct tn *t);
 
 /* CC.EN=1 with the admin queue, waits for CSTS.RDY. */
 void tn_enable(struct tn *t);
+/* The usual starting point: tn_setup with no options, enabled, and the I/O
+ * queue pair created (asserted). */
+void tn_setup_ready(struct tn *t);
 uint32_t tn_reg32(struct tn *t, uint64_t off);
 void tn_wreg32(struct tn *t, uint64_t off, uint32_t v);
 

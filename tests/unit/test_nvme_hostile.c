@@ -17,9 +17,7 @@ static uint32_t seed = 1000;
 
 static void setup(void)
 {
-	tn_setup(&T, "");
-	tn_enable(&T);
-	ck_assert_uint_eq(tn_create_io_queues(&T), 0);
+	tn_setup_ready(&T);
 }
 
 static void teardown(void)
