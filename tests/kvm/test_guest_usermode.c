@@ -3,13 +3,11 @@
  * taken in ring 3 is reported with its vector and CPL. */
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "core/guest_run.h"
+#include "tests/test_guest_boot.h"
 #include "tests/test_registry.h"
 #include "tests/test_util.h"
 
-#define RUN_TIMEOUT_MS 60000
 /* verify writes then reads the whole span, one 4 KiB I/O each. */
 #define DISK_SIZE_BYTES (1u << 20)
 #define VERIFY_OPS (2u * DISK_SIZE_BYTES / 4096u)
@@ -20,25 +18,7 @@ static char console_text[65536];
  * output lands in console_text. */
 static void run_guest(const char *cmdline, const char *disk, struct guest_run_outcome *outcome)
 {
-	char dir[64], console[96], err[512];
-	test_make_temp_dir(dir, sizeof(dir));
-	snprintf(console, sizeof(console), "%s/console.txt", dir);
-
-	struct guest_run_config config;
-	guest_run_config_defaults(&config);
-	config.mem_bytes = 64ull << 20;
-	config.cmdline = cmdline;
-	config.console_path = console;
-	config.timeout_ms = RUN_TIMEOUT_MS;
-	if (disk)
-		ck_assert_msg(guest_run_add_device(&config, "disk", disk, err, sizeof(err)) == 0, "%s", err);
-	ck_assert_msg(guest_run(&config, outcome, err, sizeof(err)) == 0, "guest_run: %s", err);
-	ck_assert_int_ge(test_read_file(console, console_text, sizeof(console_text)), 0);
-	unlink(console);
-	rmdir(dir);
-	ck_assert_msg(outcome->reason == VM_STOP_GUEST_DONE, "stopped by %s: %s; console:\n%s",
-		      vm_stop_reason_name(outcome->reason), outcome->stop_message, console_text);
-	ck_assert_msg(outcome->have_results, "guest published no results block");
+	test_boot_guest(cmdline, "disk", disk, outcome, console_text, sizeof(console_text));
 }
 
 static void check_verify_in_ring3(const char *disk, const char *device_line)

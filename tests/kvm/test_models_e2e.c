@@ -12,12 +12,11 @@
 #include <unistd.h>
 
 #include "core/guest_run.h"
+#include "tests/test_guest_boot.h"
 #include "tests/test_guest_output.h"
 #include "tests/test_registry.h"
 #include "tests/test_util.h"
 
-#define E2E_TIMEOUT_MS 60000
-#define E2E_MEM_BYTES (64ull << 20)
 #define IMAGE_BYTES (8ull << 20)
 #define IMAGE_FILLER 0xEE
 #define IO_BYTES 4096u            /* the workload's default iovirt.disk.bs */
@@ -58,23 +57,7 @@ static long long result_number(const char *key)
  * finished by itself and published its results. */
 static void run_guest(const char *function, const char *device, const char *cmdline, struct guest_run_outcome *o)
 {
-	char dir[64], console[96], err[512];
-	test_make_temp_dir(dir, sizeof(dir));
-	snprintf(console, sizeof(console), "%s/console.txt", dir);
-	struct guest_run_config config;
-	guest_run_config_defaults(&config);
-	config.mem_bytes = E2E_MEM_BYTES;
-	config.cmdline = cmdline;
-	config.console_path = console;
-	config.timeout_ms = E2E_TIMEOUT_MS;
-	ck_assert_msg(guest_run_add_device(&config, function, device, err, sizeof(err)) == 0, "%s", err);
-	ck_assert_msg(guest_run(&config, o, err, sizeof(err)) == 0, "guest_run: %s", err);
-	ck_assert_int_ge(test_read_file(console, console_text, sizeof(console_text)), 0);
-	unlink(console);
-	rmdir(dir);
-	ck_assert_msg(o->reason == VM_STOP_GUEST_DONE, "--%s %s: stopped by %s: %s; console:\n%s", function, device,
-		      vm_stop_reason_name(o->reason), o->stop_message, console_text);
-	ck_assert_msg(o->have_results, "guest published no results block; console:\n%s", console_text);
+	test_boot_guest(cmdline, function, device, o, console_text, sizeof(console_text));
 }
 
 static void assert_guest_passed(const struct guest_run_outcome *o)

@@ -1,13 +1,10 @@
 /* Boots the built-in test guest on KVM and checks what it reports. */
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "core/guest_run.h"
+#include "tests/test_guest_boot.h"
 #include "tests/test_registry.h"
 #include "tests/test_util.h"
-
-#define BOOT_TIMEOUT_MS 60000
 
 static char console_text[65536];
 
@@ -15,26 +12,7 @@ static char console_text[65536];
  * serial output lands in console_text. */
 static void boot_guest(const char *cmdline, const char *device, struct guest_run_outcome *outcome)
 {
-	char dir[64], console[96], err[512];
-	test_make_temp_dir(dir, sizeof(dir));
-	snprintf(console, sizeof(console), "%s/console.txt", dir);
-
-	struct guest_run_config config;
-	guest_run_config_defaults(&config);
-	config.mem_bytes = 64ull << 20;
-	config.cmdline = cmdline;
-	config.console_path = console;
-	config.timeout_ms = BOOT_TIMEOUT_MS;
-	if (device)
-		ck_assert_msg(guest_run_add_device(&config, "device", device, err, sizeof(err)) == 0,
-			      "%s", err);
-	ck_assert_msg(guest_run(&config, outcome, err, sizeof(err)) == 0, "guest_run: %s", err);
-	ck_assert_int_ge(test_read_file(console, console_text, sizeof(console_text)), 0);
-	unlink(console);
-	rmdir(dir);
-	ck_assert_msg(outcome->reason == VM_STOP_GUEST_DONE, "stopped by %s: %s; console:\n%s",
-		      vm_stop_reason_name(outcome->reason), outcome->stop_message, console_text);
-	ck_assert_msg(outcome->have_results, "guest published no results block");
+	test_boot_guest(cmdline, "device", device, outcome, console_text, sizeof(console_text));
 }
 
 START_TEST(test_boot_banner_and_results)
