@@ -138,43 +138,21 @@ static int reflect_one(int sock, struct test_frame_reflector *r)
 	return 1;
 }
 
-int test_run_qemu_guest(const char *const *extra_args, const char *cmdline, struct test_frame_reflector *reflector,
-			char *output, size_t cap)
+/* The runs need the guest built first, and the paths are relative. */
+static void assert_guest_elf_built(void)
 {
 	ck_assert_msg(access(TEST_GUEST_ELF, R_OK) == 0,
 		      "%s not found: run the tests from the repository root after 'make %s'", TEST_GUEST_ELF,
 		      TEST_GUEST_ELF);
+}
+
+/* Runs argv with stdin from /dev/null and stdout and stderr into output,
+ * reflecting frames on reflector_sock (when >= 0) while it runs. Returns the
+ * exit status; asserts it exited normally. */
+static int run_qemu(const char *const *argv, int reflector_sock, struct test_frame_reflector *reflector, char *output,
+		    size_t cap)
+{
 	ck_assert_uint_gt(cap, 0);
-	const char *argv[64];
-	size_t argc = 0;
-	/* -nodefaults: no default NIC (q35's e1000e) and no VGA next to ours. */
-	const char *base[] = { "timeout", "60", TEST_QEMU, "-machine", "q35", "-accel", "tcg", "-m", "256",
-			       "-kernel", TEST_GUEST_ELF, "-display", "none", "-nodefaults", "-serial", "stdio",
-			       "-no-reboot", "-device", "isa-debug-exit", "-append", cmdline };
-	for (size_t i = 0; i < sizeof(base) / sizeof(base[0]); i++)
-		argv[argc++] = base[i];
-
-	int reflector_sock = -1;
-	char netdev[128];
-	if (reflector) {
-		uint16_t reflector_port, qemu_port;
-		reflector_sock = udp_socket_on_loopback(&reflector_port);
-		/* QEMU's end: a port that was free a moment ago, released just
-		 * before QEMU binds it. */
-		int probe = udp_socket_on_loopback(&qemu_port);
-		close(probe);
-		snprintf(netdev, sizeof(netdev), "socket,id=n,udp=127.0.0.1:%u,localaddr=127.0.0.1:%u", reflector_port,
-			 qemu_port);
-		argv[argc++] = "-netdev";
-		argv[argc++] = netdev;
-		reflector->frames = 0;
-	}
-	for (size_t i = 0; extra_args[i]; i++) {
-		ck_assert_uint_lt(argc, sizeof(argv) / sizeof(argv[0]) - 1);
-		argv[argc++] = extra_args[i];
-	}
-	argv[argc] = NULL;
-
 	int pipefd[2];
 	ck_assert_int_eq(pipe2(pipefd, O_CLOEXEC), 0);
 	pid_t pid = fork();
@@ -220,4 +198,47 @@ int test_run_qemu_guest(const char *const *extra_args, const char *cmdline, stru
 	ck_assert_int_eq(waitpid(pid, &wstatus, 0), pid);
 	ck_assert_msg(WIFEXITED(wstatus), "QEMU did not exit normally; output:\n%s", output);
 	return WEXITSTATUS(wstatus);
+}
+
+int test_run_qemu_command(const char *const *argv, char *output, size_t cap)
+{
+	assert_guest_elf_built();
+	return run_qemu(argv, -1, NULL, output, cap);
+}
+
+int test_run_qemu_guest(const char *const *extra_args, const char *cmdline, struct test_frame_reflector *reflector,
+			char *output, size_t cap)
+{
+	assert_guest_elf_built();
+	const char *argv[64];
+	size_t argc = 0;
+	/* -nodefaults: no default NIC (q35's e1000e) and no VGA next to ours. */
+	const char *base[] = { "timeout", "60", TEST_QEMU, "-machine", "q35", "-accel", "tcg", "-m", "256",
+			       "-kernel", TEST_GUEST_ELF, "-display", "none", "-nodefaults", "-serial", "stdio",
+			       "-no-reboot", "-device", "isa-debug-exit", "-append", cmdline };
+	for (size_t i = 0; i < sizeof(base) / sizeof(base[0]); i++)
+		argv[argc++] = base[i];
+
+	int reflector_sock = -1;
+	char netdev[128];
+	if (reflector) {
+		uint16_t reflector_port, qemu_port;
+		reflector_sock = udp_socket_on_loopback(&reflector_port);
+		/* QEMU's end: a port that was free a moment ago, released just
+		 * before QEMU binds it. */
+		int probe = udp_socket_on_loopback(&qemu_port);
+		close(probe);
+		snprintf(netdev, sizeof(netdev), "socket,id=n,udp=127.0.0.1:%u,localaddr=127.0.0.1:%u", reflector_port,
+			 qemu_port);
+		argv[argc++] = "-netdev";
+		argv[argc++] = netdev;
+		reflector->frames = 0;
+	}
+	for (size_t i = 0; extra_args[i]; i++) {
+		ck_assert_uint_lt(argc, sizeof(argv) / sizeof(argv[0]) - 1);
+		argv[argc++] = extra_args[i];
+	}
+	argv[argc] = NULL;
+
+	return run_qemu(argv, reflector_sock, reflector, output, cap);
 }

@@ -52,4 +52,9 @@ struct test_frame_reflector {
 int test_run_qemu_guest(const char *const *extra_args, const char *cmdline, struct test_frame_reflector *reflector,
 			char *output, size_t cap);
 
+/* Runs a whole QEMU command line on the built-in guest as given (argv
+ * NULL-terminated, argv[0] looked up in PATH), e.g. the one README.md
+ * documents; output and return as test_run_qemu_guest. */
+int test_run_qemu_command(const char *const *argv, char *output, size_t cap);
+
 #endif
