@@ -6,7 +6,6 @@
  * host TSC frequency our own runs report. */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -21,6 +20,7 @@
 #include <unistd.h>
 
 #include "bench/bench.h"
+#include "bench/child_process.h"
 #include "core/guest_image.h"
 
 #define QEMU_BIN "qemu-system-x86_64"
@@ -107,31 +107,21 @@ static long long qemu_result(const char *out, const char *key)
 /* Runs argv, collecting stdout+stderr into out; returns the exit status. */
 static int qemu_run(char *const argv[], char *out, size_t cap)
 {
-	int pipefd[2];
-	if (pipe2(pipefd, O_CLOEXEC) < 0)
+	out[0] = '\0';
+	int fd;
+	pid_t pid = child_start_with_output(argv, true, &fd);
+	if (pid < 0)
 		return -1;
-	pid_t pid = fork();
-	if (pid == 0) {
-		dup2(pipefd[1], 1);
-		dup2(pipefd[1], 2);
-		int devnull = open("/dev/null", O_RDONLY);
-		if (devnull >= 0)
-			dup2(devnull, 0);
-		execvp(argv[0], argv);
-		_exit(127);
-	}
-	close(pipefd[1]);
 	size_t used = 0;
 	ssize_t n;
-	while (pid > 0 && (n = read(pipefd[0], out + used, cap - 1 - used)) > 0)
+	while ((n = read(fd, out + used, cap - 1 - used)) > 0)
 		used += (size_t)n;
 	out[used] = '\0';
-	close(pipefd[0]);
-	int status = -1;
-	if (pid > 0)
-		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-			;
-	return pid > 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	close(fd);
+	int status;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 static void bench_qemu_cell(struct bench_run *run, struct bench_cell *cell, const char *guest_path)

@@ -1,7 +1,6 @@
 #include "bench/boot_compare.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <stddef.h>
 #include <signal.h>
@@ -10,6 +9,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "bench/child_process.h"
 
 #define BOOT_BANNER "iovirt test guest: booted via PVH"
 #define BOOT_CHILD_TIMEOUT_MS 120000
@@ -41,38 +42,23 @@ static uint64_t child_rss_kib(pid_t pid)
  * samples the child's memory until it exits. Returns the exit status. */
 static int boot_measure_child(char *const argv[], struct boot_sample *s, char *output, size_t cap)
 {
-	int pipefd[2];
-	if (pipe2(pipefd, O_CLOEXEC) < 0)
-		return -1;
 	double t0 = now_ms();
-	pid_t pid = fork();
-	if (pid < 0) {
-		close(pipefd[0]);
-		close(pipefd[1]);
+	int fd;
+	pid_t pid = child_start_with_output(argv, false, &fd);
+	if (pid < 0)
 		return -1;
-	}
-	if (pid == 0) {
-		dup2(pipefd[1], 1);
-		dup2(pipefd[1], 2);
-		int devnull = open("/dev/null", O_RDONLY);
-		if (devnull >= 0)
-			dup2(devnull, 0);
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	close(pipefd[1]);
 	size_t used = 0;
 	output[0] = '\0';
 	bool open_pipe = true;
 	while (open_pipe) {
-		struct pollfd pfd = { .fd = pipefd[0], .events = POLLIN };
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
 		int r = poll(&pfd, 1, 2);
 		uint64_t rss = child_rss_kib(pid);
 		if (rss > s->peak_rss_kib)
 			s->peak_rss_kib = rss;
 		if (r > 0) {
 			char buf[4096];
-			ssize_t n = read(pipefd[0], buf, sizeof(buf));
+			ssize_t n = read(fd, buf, sizeof(buf));
 			if (n <= 0) {
 				open_pipe = false;
 			} else {
@@ -89,7 +75,7 @@ static int boot_measure_child(char *const argv[], struct boot_sample *s, char *o
 			break;
 		}
 	}
-	close(pipefd[0]);
+	close(fd);
 	int status;
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
