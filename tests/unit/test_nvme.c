@@ -88,13 +88,7 @@ START_TEST(test_nvme_registers_enable_disable)
 	tn_wreg32(&T, NVME_REG_CC, 0);
 	test_vm_poll_io(T.vm, NULL, NULL);
 	ck_assert_uint_eq(tn_reg32(&T, NVME_REG_CSTS) & NVME_CSTS_RDY, 0);
-	memset(tn_ram(&T, TN_ASQ, 0x4000), 0, 0x4000);
-	T.admin = (struct tn_queue){ .qid = 0, .size = TN_ADMIN_SIZE, .sq = TN_ASQ, .cq = TN_ACQ,
-				     .phase = true };
-	T.io = (struct tn_queue){ .qid = 1, .size = TN_IO_SIZE, .sq = TN_IOSQ, .cq = TN_IOCQ,
-				  .phase = true };
-	tn_enable(&T);
-	ck_assert_uint_eq(tn_create_io_queues(&T), 0);
+	tn_reenable(&T);
 	write_read_compare(0, TN_DATA, 0, TN_DATA + 0x10000, 0, 8, 1);
 	tn_teardown(&T);
 }

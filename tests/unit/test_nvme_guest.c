@@ -37,6 +37,15 @@ void tn_wreg32(struct tn *t, uint64_t off, uint32_t v)
 	test_vm_mmio_write32(t->vm, t->bar0 + off, v);
 }
 
+/* The driver's view of the admin and I/O queue pairs as on a fresh start. */
+static void queues_fresh(struct tn *t)
+{
+	t->admin = (struct tn_queue){ .qid = 0, .size = TN_ADMIN_SIZE, .sq = TN_ASQ, .cq = TN_ACQ,
+				      .phase = true };
+	t->io = (struct tn_queue){ .qid = 1, .size = TN_IO_SIZE, .sq = TN_IOSQ, .cq = TN_IOCQ,
+				   .phase = true };
+}
+
 void tn_setup(struct tn *t, const char *extra)
 {
 	memset(t, 0, sizeof(*t));
@@ -67,10 +76,7 @@ void tn_setup(struct tn *t, const char *extra)
 	}
 	ck_assert(pci_msix_enabled(pci->msix));
 	memset(tn_ram(t, TN_ASQ, 0x100000), 0, 0x100000);
-	t->admin = (struct tn_queue){ .qid = 0, .size = TN_ADMIN_SIZE, .sq = TN_ASQ, .cq = TN_ACQ,
-				      .phase = true };
-	t->io = (struct tn_queue){ .qid = 1, .size = TN_IO_SIZE, .sq = TN_IOSQ, .cq = TN_IOCQ,
-				   .phase = true };
+	queues_fresh(t);
 }
 
 void tn_teardown(struct tn *t)
@@ -99,6 +105,14 @@ void tn_enable(struct tn *t)
 void tn_setup_ready(struct tn *t)
 {
 	tn_setup(t, "");
+	tn_enable(t);
+	ck_assert_uint_eq(tn_create_io_queues(t), 0);
+}
+
+void tn_reenable(struct tn *t)
+{
+	memset(tn_ram(t, TN_ASQ, 0x4000), 0, 0x4000);
+	queues_fresh(t);
 	tn_enable(t);
 	ck_assert_uint_eq(tn_create_io_queues(t), 0);
 }

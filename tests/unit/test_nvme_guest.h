@@ -64,6 +64,10 @@ void tn_enable(struct tn *t);
 /* The usual starting point: tn_setup with no options, enabled, and the I/O
  * queue pair created (asserted). */
 void tn_setup_ready(struct tn *t);
+/* After the controller was disabled or reset: the admin and I/O rings zeroed,
+ * the driver's queue state fresh, enabled again and the I/O queue pair
+ * created again (asserted). */
+void tn_reenable(struct tn *t);
 uint32_t tn_reg32(struct tn *t, uint64_t off);
 void tn_wreg32(struct tn *t, uint64_t off, uint32_t v);
 

@@ -253,13 +253,7 @@ START_TEST(test_nvme_disable_with_io_in_flight)
 	ck_assert_uint_eq(tn_reg32(&T, NVME_REG_CSTS), 0);
 	/* Whatever completions were posted before the reset, none came after:
 	 * re-enable from scratch and serve I/O. */
-	memset(tn_ram(&T, TN_ASQ, 0x4000), 0, 0x4000);
-	T.admin = (struct tn_queue){ .qid = 0, .size = TN_ADMIN_SIZE, .sq = TN_ASQ, .cq = TN_ACQ,
-				     .phase = true };
-	T.io = (struct tn_queue){ .qid = 1, .size = TN_IO_SIZE, .sq = TN_IOSQ, .cq = TN_IOCQ,
-				  .phase = true };
-	tn_enable(&T);
-	ck_assert_uint_eq(tn_create_io_queues(&T), 0);
+	tn_reenable(&T);
 	normal_io();
 }
 END_TEST
