@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/process_memory.h"
+
 #include "bench/child_process.h"
 
 #define BOOT_BANNER "iovirt test guest: booted via PVH"
@@ -20,22 +22,6 @@ static double now_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static uint64_t child_rss_kib(pid_t pid)
-{
-	char path[64], line[256];
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return 0;
-	unsigned long long anon = 0, file = 0;
-	while (fgets(line, sizeof(line), f)) {
-		sscanf(line, "RssAnon: %llu", &anon);
-		sscanf(line, "RssFile: %llu", &file);
-	}
-	fclose(f);
-	return anon + file;
 }
 
 /* Runs argv with stdout and stderr on one pipe; watches for the banner and
@@ -53,7 +39,7 @@ static int boot_measure_child(char *const argv[], struct boot_sample *s, char *o
 	while (open_pipe) {
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
 		int r = poll(&pfd, 1, 2);
-		uint64_t rss = child_rss_kib(pid);
+		uint64_t rss = process_rss_apart_from_shmem_kib(pid);
 		if (rss > s->peak_rss_kib)
 			s->peak_rss_kib = rss;
 		if (r > 0) {

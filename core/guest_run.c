@@ -6,6 +6,7 @@
 #include "core/guest_ctl.h"
 #include "core/guest_image.h"
 #include "core/log.h"
+#include "core/process_memory.h"
 #include "core/pvh_loader.h"
 #include "core/vcpu.h"
 #include "iommu/dma_space.h"
@@ -70,22 +71,6 @@ const char *guest_status_name(int status)
 	return "unknown";
 }
 
-/* Resident memory other than the guest RAM memfd (which counts as shmem). */
-static uint64_t guest_run_vmm_rss_kib(void)
-{
-	FILE *f = fopen("/proc/self/status", "re");
-	if (!f)
-		return 0;
-	char line[256];
-	unsigned long long anon = 0, file = 0;
-	while (fgets(line, sizeof(line), f)) {
-		sscanf(line, "RssAnon: %llu", &anon);
-		sscanf(line, "RssFile: %llu", &file);
-	}
-	fclose(f);
-	return anon + file;
-}
-
 static void guest_run_collect(struct vm *vm, struct guest_run_outcome *out)
 {
 	out->reason = (enum vm_stop_reason)atomic_load(&vm->stop_reason);
@@ -97,7 +82,7 @@ static void guest_run_collect(struct vm *vm, struct guest_run_outcome *out)
 		out->ns_to_first_insn = vm->ns_first_insn - vm->ns_start;
 	if (vm->ns_done)
 		out->ns_to_done = vm->ns_done - vm->ns_start;
-	out->vmm_rss_kib = guest_run_vmm_rss_kib();
+	out->vmm_rss_kib = process_rss_apart_from_shmem_kib(0);
 	out->unclaimed_pio = counter_get(&vm->pio_bus.unclaimed_accesses);
 	out->unclaimed_mmio = counter_get(&vm->mmio_bus.unclaimed_accesses);
 	out->dma_faults = dma_space_faults(vm->dma);
