@@ -41,7 +41,7 @@ enum bench_metric {
 	BENCH_DEVICE_MMIO,       /* of those, MMIO exits into the device */
 	BENCH_KERNEL_EXITS,      /* KVM's own exit count (includes the above) */
 	BENCH_KICKS,             /* ioeventfd notifications (never reach user space) */
-	BENCH_INTERRUPTS,        /* interrupts the guest took */
+	BENCH_INTERRUPTS,        /* interrupts the device raised (pass-through: the guest took) */
 	BENCH_VMM_CPU_US,        /* VMM time: exit handling + the I/O thread */
 	BENCH_NOTIFICATIONS,     /* doorbell writes / kicks the guest made */
 	BENCH_METRIC_COUNT

@@ -180,8 +180,10 @@ static void bench_baseline_for(struct bench_run *run)
 			else if (!strcmp(w->pattern, "randwrite") && size == 4096) bw = BASELINE_RANDWRITE_4K;
 			else if (!strcmp(w->pattern, "seqread") && size == 131072) bw = BASELINE_SEQREAD_128K;
 			else continue; /* no host-native twin for this shape */
+			/* The same span as the guest's, so both work on the same amount of
+			 * (page-cached) data. */
 			struct baseline_disk_config bc = {
-				.duration_ms = c->duration_ms, .qds = &qd, .nqds = 1,
+				.file_size = BENCH_DISK_SPAN, .duration_ms = c->duration_ms, .qds = &qd, .nqds = 1,
 				.workloads = BASELINE_WORKLOAD_BIT(bw), .cpu = -1,
 			};
 			struct baseline_disk_result r;

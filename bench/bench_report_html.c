@@ -14,7 +14,7 @@
 #define PLOT_L 56
 #define PLOT_R 12
 #define PLOT_T 28
-#define PLOT_B 44
+#define PLOT_B 48
 
 static const char *const model_colors[BENCH_MODEL_COUNT] = { "#d95f02", "#1b9e77", "#7570b3" };
 #define PEER_COLOR "#999999"
@@ -41,16 +41,28 @@ static void svg_begin(FILE *f, const char *title)
 	fprintf(f, "</text>\n");
 }
 
+/* 152000 -> "152k": tick labels people read at a glance. */
+static void svg_number(char *buf, size_t cap, double v)
+{
+	if (v >= 1e6)
+		snprintf(buf, cap, "%.3gM", v / 1e6);
+	else if (v >= 1e3)
+		snprintf(buf, cap, "%.3gk", v / 1e3);
+	else
+		snprintf(buf, cap, "%.3g", v);
+}
+
 /* A y axis from 0 to max with 4 gridlines. */
 static void svg_y_axis(FILE *f, double max, const char *unit)
 {
 	int h = CHART_H - PLOT_T - PLOT_B;
 	for (int i = 0; i <= 4; i++) {
-		double v = max * i / 4;
+		char label[32];
+		svg_number(label, sizeof(label), max * i / 4);
 		int y = CHART_H - PLOT_B - h * i / 4;
 		fprintf(f, "<line x1='%d' x2='%d' y1='%d' y2='%d' stroke='#ddd'/>"
-			"<text x='%d' y='%d' text-anchor='end'>%.3g</text>\n", PLOT_L, CHART_W - PLOT_R, y, y, PLOT_L - 4,
-			y + 4, v);
+			"<text x='%d' y='%d' text-anchor='end'>%s</text>\n", PLOT_L, CHART_W - PLOT_R, y, y, PLOT_L - 4,
+			y + 4, label);
 	}
 	fprintf(f, "<text x='10' y='%d' transform='rotate(-90 10 %d)' text-anchor='middle'>%s</text>\n",
 		CHART_H / 2, CHART_H / 2, unit);
@@ -94,13 +106,27 @@ static void svg_bars(FILE *f, const char *title, const char *unit, const char *c
 				fprintf(f, "<line x1='%.1f' x2='%.1f' y1='%.1f' y2='%.1f' stroke='black'/>\n", cx, cx, y1, y2);
 			}
 		}
-		fprintf(f, "<text x='%.1f' y='%d' text-anchor='middle'>%s</text>\n", PLOT_L + group * (c + 0.5),
-			CHART_H - PLOT_B + 14, categories[c]);
+		/* "randread-4k-qd32" as "randread-4k" over "qd32", so neighbours do not collide. */
+		const char *cut = strrchr(categories[c], '-');
+		int head = cut ? (int)(cut - categories[c]) : (int)strlen(categories[c]);
+		double cx = PLOT_L + group * (c + 0.5);
+		fprintf(f, "<text x='%.1f' y='%d' text-anchor='middle' font-size='10'>%.*s</text>\n", cx,
+			CHART_H - PLOT_B + 13, head, categories[c]);
+		if (cut)
+			fprintf(f, "<text x='%.1f' y='%d' text-anchor='middle' font-size='10'>%s</text>\n", cx,
+				CHART_H - PLOT_B + 25, cut + 1);
 	}
-	for (unsigned s = 0; s < nseries; s++)
-		fprintf(f, "<rect x='%d' y='%d' width='10' height='10' fill='%s'/><text x='%d' y='%d'>%s</text>\n",
-			PLOT_L + 100 * (int)s, CHART_H - 14, series[s].color, PLOT_L + 100 * (int)s + 14, CHART_H - 5,
-			series[s].name);
+	int lx = PLOT_L;
+	for (unsigned s = 0; s < nseries; s++) {
+		bool has_data = false;
+		for (unsigned c = 0; c < ncat; c++)
+			has_data |= series[s].present[c];
+		if (!has_data)
+			continue; /* no legend entry for a model that has no bar */
+		fprintf(f, "<rect x='%d' y='%d' width='10' height='10' fill='%s'/><text x='%d' y='%d'>%s</text>\n", lx,
+			CHART_H - 12, series[s].color, lx + 14, CHART_H - 3, series[s].name);
+		lx += 24 + 6 * (int)strlen(series[s].name);
+	}
 	fprintf(f, "</svg>\n");
 }
 
@@ -180,7 +206,7 @@ static void chart_metric(FILE *f, const struct bench_run *run, enum bench_device
 		series[s].name = bench_model_name((enum bench_model)s);
 		series[s].color = model_colors[s];
 	}
-	series[BENCH_MODEL_COUNT].name = "QEMU (same guest)";
+	series[BENCH_MODEL_COUNT].name = "QEMU";
 	series[BENCH_MODEL_COUNT].color = PEER_COLOR;
 	for (unsigned wi = 0; wi < bench_workload_count; wi++) {
 		const struct bench_workload *w = &bench_workloads[wi];

@@ -48,7 +48,7 @@ void bench_report_table(const struct bench_run *run, FILE *out)
 	}
 	fprintf(out, "\nPer-I/O columns (exits .. VMM us) are medians over %u repetitions of the guest's measured\n"
 		"phase: exits = every exit to the VMM; kvm ex = KVM's own count, ioeventfd kicks included;\n"
-		"kicks = notifications that never left the kernel; irqs = interrupts the guest took;\n"
+		"kicks = notifications that never left the kernel; irqs = interrupts the device raised;\n"
 		"VMM us = VMM CPU per I/O (exit handling + I/O thread). vs host = IOPS / host-native\n"
 		"baseline on the same engine; vs QEMU = IOPS / QEMU's device model running the same guest.\n",
 		run->config.reps);

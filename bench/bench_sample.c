@@ -79,6 +79,12 @@ void bench_sample_from_outcome(const struct guest_run_outcome *o, struct bench_s
 		s->value[BENCH_DEVICE_MMIO] = (double)d.mmio_exits / ops;
 		s->value[BENCH_KERNEL_EXITS] = (double)p->kernel.exits / ops;
 		s->value[BENCH_KICKS] = (double)d.ioeventfd_kicks / ops;
+		/* Interrupts the device raised, where the VMM raises them; a
+		 * passed-through device interrupts the guest without the VMM (the
+		 * guest's own count stands), and so does a device the VMM saw no
+		 * request of. */
+		if (d.requests || d.interrupts)
+			s->value[BENCH_INTERRUPTS] = (double)d.interrupts / ops;
 		s->value[BENCH_VMM_CPU_US] = (double)(p->vcpu.handling_ns + p->io_thread_cpu_ns) / 1e3 / ops;
 	}
 }
