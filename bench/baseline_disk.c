@@ -305,11 +305,12 @@ int baseline_disk_run(const struct baseline_disk_config *config,
 
 	/* Pin before anything touches the file, restore the caller's mask after. */
 	cpu_set_t old_mask, mask;
-	bool pinned = sched_getaffinity(0, sizeof(old_mask), &old_mask) == 0;
+	bool pinned = config->cpu != BASELINE_CPU_UNPINNED &&
+		      sched_getaffinity(0, sizeof(old_mask), &old_mask) == 0;
 	int cpu = config->cpu >= 0 ? config->cpu : sched_getcpu();
 	CPU_ZERO(&mask);
 	CPU_SET(cpu < 0 ? 0 : cpu, &mask);
-	if (sched_setaffinity(0, sizeof(mask), &mask) != 0) {
+	if (pinned && sched_setaffinity(0, sizeof(mask), &mask) != 0) {
 		fprintf(stderr, "baseline: cannot pin to CPU %d: %s; give a CPU this process may use\n",
 			cpu, strerror(errno));
 		return -1;

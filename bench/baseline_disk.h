@@ -19,6 +19,7 @@ enum baseline_disk_workload {
 
 #define BASELINE_WORKLOAD_BIT(w) (1u << (w))
 #define BASELINE_MAX_QDS 8
+#define BASELINE_CPU_UNPINNED (-2)
 
 struct baseline_disk_config {
 	const char *path;        /* NULL: a temporary file (filled with data first).
@@ -28,7 +29,8 @@ struct baseline_disk_config {
 	const unsigned *qds;     /* queue depths; NULL: 1, 8, 32 */
 	unsigned nqds;
 	unsigned workloads;      /* BASELINE_WORKLOAD_BIT mask; 0: all three */
-	int cpu;                 /* pin to this CPU; -1: the CPU we are on */
+	int cpu;                 /* pin to this CPU; -1: the CPU we are on;
+				  * BASELINE_CPU_UNPINNED: leave scheduling alone */
 	bool direct;             /* O_DIRECT (then warming is skipped) */
 	bool fixed_file;         /* registered file in the ring */
 };

@@ -181,10 +181,11 @@ static void bench_baseline_for(struct bench_run *run)
 			else if (!strcmp(w->pattern, "seqread") && size == 131072) bw = BASELINE_SEQREAD_128K;
 			else continue; /* no host-native twin for this shape */
 			/* The same span as the guest's, so both work on the same amount of
-			 * (page-cached) data. */
+			 * (page-cached) data, and unpinned like the VM's I/O thread, whose
+			 * io_uring workers may use every CPU. */
 			struct baseline_disk_config bc = {
 				.file_size = BENCH_DISK_SPAN, .duration_ms = c->duration_ms, .qds = &qd, .nqds = 1,
-				.workloads = BASELINE_WORKLOAD_BIT(bw), .cpu = -1,
+				.workloads = BASELINE_WORKLOAD_BIT(bw), .cpu = BASELINE_CPU_UNPINNED,
 			};
 			struct baseline_disk_result r;
 			unsigned n = 0;
